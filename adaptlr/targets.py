@@ -1,0 +1,88 @@
+"""Compilation targets: one place that decides how adaptlr code is compiled.
+
+"One rule, two targets": every optimizer update rule is written once as a plain
+scalar Python function. :func:`cpu_rule` compiles it as an inlined ``@njit``
+function for the CPU kernels, :func:`gpu_rule` as a CUDA device function for the
+``@cuda.jit`` twins. The two kernels therefore share the arithmetic and cannot
+drift apart.
+
+Switches (read once, at import):
+
+``ADAPTLR_FASTMATH=1``
+    compile with LLVM fast-math flags ``contract, arcp, reassoc, afn, nsz``.
+    Off by default. The ``nnan``/``ninf`` flags are never used: adaptlr must
+    see NaN and inf to report divergence and non-finite gradients.
+``NUMBA_DISABLE_JIT=1``
+    Numba's own switch: everything runs as plain Python (slow), for debugging
+    and coverage. All adaptlr kernels are written to work in that mode.
+``NUMBA_ENABLE_CUDASIM=1``
+    Numba's CUDA simulator: the ``@cuda.jit`` twins run on the CPU, for tests.
+"""
+from __future__ import annotations
+
+import os
+
+from numba import njit, prange  # noqa: F401  (re-exported for kernels)
+
+FASTMATH: bool = os.environ.get("ADAPTLR_FASTMATH", "0").strip() in {"1", "true", "yes", "on"}
+#: LLVM fast-math flags used when ADAPTLR_FASTMATH=1; never 'nnan' or 'ninf'.
+FASTMATH_FLAGS = frozenset({"contract", "arcp", "reassoc", "afn", "nsz"})
+JIT_DISABLED: bool = os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in {"", "0"}
+CUDA_SIMULATOR: bool = os.environ.get("NUMBA_ENABLE_CUDASIM", "0").strip() not in {"", "0"}
+
+
+def _fastmath():
+    return set(FASTMATH_FLAGS) if FASTMATH else False
+
+
+def cpu_rule(fn):
+    """Compile a scalar rule function as an always-inlined ``@njit`` function."""
+    return njit(inline="always", fastmath=_fastmath(), cache=True)(fn)
+
+
+def cpu_kernel(fn=None, *, parallel: bool = False):
+    """Compile a CPU kernel (``@njit``, cached, fast-math only when switched on)."""
+    def wrap(f):
+        return njit(fastmath=_fastmath(), cache=True, parallel=parallel)(f)
+    return wrap(fn) if fn is not None else wrap
+
+
+def gpu_rule(fn):
+    """Compile the same scalar rule function as a CUDA device function.
+
+    Importing numba.cuda and declaring a device function need no GPU; the code
+    is only compiled when a kernel that calls it is launched.
+    """
+    from numba import cuda
+
+    return cuda.jit(device=True, inline=True, fastmath=FASTMATH)(fn)
+
+
+class CudaUnavailableError(RuntimeError):
+    """Raised by every CUDA entry point when no usable CUDA device is present."""
+
+
+def cuda_available() -> bool:
+    """True when a real CUDA GPU (or the Numba CUDA simulator) can run kernels."""
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # pragma: no cover - broken driver installs
+        return False
+
+
+def require_cuda(what: str = "this operation") -> None:
+    """Raise :class:`CudaUnavailableError` with a helpful message if CUDA is absent."""
+    if not cuda_available():
+        raise CudaUnavailableError(
+            f"CUDA is unavailable, so {what} cannot run on the GPU: numba.cuda found no "
+            "usable NVIDIA GPU/driver. Run on the CPU instead (device='cpu', or "
+            "--device cpu on the studies command line), or set NUMBA_ENABLE_CUDASIM=1 "
+            "to use Numba's CUDA simulator for testing."
+        )
+
+
+def is_cuda_array(a) -> bool:
+    """True for CUDA device arrays (anything exposing ``__cuda_array_interface__``)."""
+    return hasattr(a, "__cuda_array_interface__")
