@@ -1,0 +1,58 @@
+"""Launch geometry of the MLP's CUDA kernels.
+
+The geometry is a plain :class:`CudaLaunch` NamedTuple passed to every host
+launcher, so tests can choose tiles and blocks small enough that partial
+tiles and grid-stride tails are exercised (for example ``tile=4,
+threads=8, max_blocks=2`` on a 7-5-3 network), while real runs use the
+defaults.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class CudaLaunch(NamedTuple):
+    """Launch geometry.
+
+    tile
+        side of the square shared-memory tiles of the matrix products
+        (``tile * tile`` threads per block).
+    threads
+        threads per block of the one-dimensional (elementwise, row-wise,
+        column-wise) kernels.
+    max_blocks
+        upper bound on the number of blocks of the one-dimensional kernels;
+        they use grid-stride loops, so any size is covered.
+    """
+
+    tile: int = 16
+    threads: int = 256
+    max_blocks: int = 1024
+
+
+#: Geometry used when none is given.
+DEFAULT_LAUNCH = CudaLaunch()
+
+
+def check_launch(launch) -> CudaLaunch:
+    """Return ``launch`` (or the default) after checking its fields."""
+    if launch is None:
+        return DEFAULT_LAUNCH
+    if not isinstance(launch, CudaLaunch):
+        raise TypeError(f"launch must be a CudaLaunch, got {type(launch).__name__}")
+    for name in ("tile", "threads", "max_blocks"):
+        v = getattr(launch, name)
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"CudaLaunch.{name} must be a positive int, got {v!r}")
+    if launch.tile * launch.tile > 1024:
+        raise ValueError(f"CudaLaunch.tile={launch.tile} gives {launch.tile ** 2} threads per "
+                         "block; CUDA allows at most 1024 (tile <= 32)")
+    if launch.threads > 1024:
+        raise ValueError(f"CudaLaunch.threads={launch.threads} exceeds CUDA's 1024 threads per block")
+    return launch
+
+
+def grid_1d(n: int, launch: CudaLaunch) -> tuple[int, int]:
+    """(blocks, threads) for a grid-stride kernel over ``n`` items."""
+    blocks = max(1, min(launch.max_blocks, -(-n // launch.threads)))
+    return blocks, launch.threads
