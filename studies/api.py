@@ -1,0 +1,142 @@
+"""The Python API: ``run`` a study and write its report; ``report`` from stored results.
+
+Output directories (``out``), when not given:
+
+* full runs: ``<repo>/data/results/<name>/`` (kept: results worth committing or sharing);
+* ``--quick`` runs: ``<repo>/results/<name>-quick/`` (``/results/`` is git-ignored);
+
+where ``<repo>`` is the checkout holding the ``studies`` package (the directory with
+``pyproject.toml``), or the current directory for an installed, non-editable package.
+``OUT/run.json`` records the run's form (quick, device, seeds, epochs, restrictions), so
+``report`` rebuilds exactly the same grid later.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xarray as xr
+
+from . import store
+from .combine import add_summaries, combine
+from .expand import code_version
+from .provenance import provenance
+from .registry import get_study
+from .report import write_report
+from .runner import RunSummary, run_trials
+from .spec import SpecError, Study
+from .stats import CORRECTIONS, DEFAULT_ALPHA, DEFAULT_TEST, TESTS
+
+DEVICES = ("cpu", "cuda")
+
+
+def repo_root() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def default_out(name: str, quick: bool) -> Path:
+    root = repo_root()
+    return root / "results" / f"{name}-quick" if quick else root / "data" / "results" / name
+
+
+def _check_stats(alpha, test, correction):
+    if test not in TESTS:
+        raise SpecError(f"unknown test {test!r}; allowed: {list(TESTS)}")
+    if correction not in CORRECTIONS:
+        raise SpecError(f"unknown correction {correction!r}; allowed: none, holm")
+    if not (isinstance(alpha, float) and 0 < alpha < 1):
+        raise SpecError(f"alpha must be a number in (0, 1), got {alpha!r}")
+
+
+def prepare(study, *, quick=False, only=None, overrides=None, seeds=None, epochs=None) -> Study:
+    """Resolve a study (name, path or :class:`Study`) into the exact form that runs."""
+    st = get_study(study).resolved(quick)
+    if only or overrides or seeds is not None or epochs is not None:
+        st = st.restricted(only=only, overrides=overrides, seeds=seeds, epochs=epochs)
+    st.validate()
+    return st
+
+
+def run(study, *, out=None, quick: bool = False, workers: int | None = None,
+        scheduler: str | None = None, device: str = "cpu", only=None, overrides=None,
+        seeds=None, epochs=None, progress: bool = True, alpha: float = DEFAULT_ALPHA,
+        test: str = DEFAULT_TEST, correction: str | None = None,
+        connect_timeout: float = 5.0) -> RunSummary:
+    """Run ``study`` (skipping stored trials), then combine and write the report.
+
+    Returns a :class:`~studies.runner.RunSummary` with the paths of the Dataset
+    (``<name>.nc``), the Markdown table and the figures.
+    """
+    if device not in DEVICES:
+        raise SpecError(f"unknown device {device!r}; allowed: {list(DEVICES)}")
+    _check_stats(alpha, test, correction)
+    st = prepare(study, quick=quick, only=only, overrides=overrides, seeds=seeds, epochs=epochs)
+    if device == "cuda" and scheduler is None:
+        from adaptlr.targets import require_cuda
+
+        require_cuda(f"study {st.name!r}")
+    out = store.ensure_writable(Path(out) if out else default_out(st.name, quick))
+    form = {"study": st.name, "quick": bool(quick), "device": device,
+            "only": list(only) if only else None,
+            "overrides": {k: {h: list(v) for h, v in a.items()} for k, a in (overrides or {}).items()},
+            "seeds": list(st.seeds), "epochs": st.epochs}
+    store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
+    summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
+                         workers=workers, progress=progress, connect_timeout=connect_timeout)
+    ds = build_dataset(st, out, quick=quick, device=device, alpha=alpha, test=test,
+                       correction=correction, started=summary.started, finished=summary.finished)
+    summary.dataset = store.atomic_write_dataset(ds, out / f"{st.name}.nc")
+    summary.table, figs = write_report(ds, st, out, alpha=alpha, test=test, correction=correction)
+    summary.figures = tuple(figs)
+    return summary
+
+
+def build_dataset(st: Study, out: Path, *, quick: bool, device: str, alpha: float,
+                  test: str, correction: str | None, started: str = "",
+                  finished: str = "") -> xr.Dataset:
+    checksums = st.checksums(dict(st.params)) if st.checksums else {}
+    attrs = provenance(st, quick=quick, device=device, started=started, finished=finished,
+                       checksums=checksums)
+    ds = combine(st, out, quick=quick, device=device, code=code_version(), attrs=attrs)
+    return add_summaries(ds, st, test=test, alpha=alpha, correction=correction)
+
+
+def find_out(name: str, out=None) -> Path:
+    """Where ``report`` looks: ``out``, else the full-run dir, else the quick-run dir."""
+    if out:
+        return Path(out)
+    full, quick = default_out(name, False), default_out(name, True)
+    return full if (full / f"{name}.nc").is_file() or not (quick / "run.json").is_file() else quick
+
+
+def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT_TEST,
+           correction: str | None = None, echo: bool = False):
+    """Write the tables and figures from the stored Dataset ``OUT/<name>.nc`` (no re-run).
+
+    The statistics (ties) are recomputed with the given ``alpha``/``test``/``correction``,
+    and stored back into the Dataset's attributes. Returns ``(dataset path, table path,
+    figure paths)``.
+    """
+    _check_stats(alpha, test, correction)
+    st0 = get_study(study)
+    out = find_out(st0.name, out)
+    path = out / f"{st0.name}.nc"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no stored results for study {st0.name!r}: {str(path)!r} does not exist; "
+            f"run `python -m studies run {st0.name}` first (or give --out DIR)")
+    form = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    st = prepare(st0, quick=form.get("quick", False), only=form.get("only"),
+                 overrides=form.get("overrides") or None, seeds=form.get("seeds"),
+                 epochs=form.get("epochs"))
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    drop = [v for v in ds.data_vars if v.endswith(("_final_mean", "_final_std", "_final_ci_low",
+                                                   "_final_ci_high"))
+            or v in ("tied_with_best", "pvalue_vs_best")]
+    ds = add_summaries(ds.drop_vars(drop), st, test=test, alpha=alpha, correction=correction)
+    store.atomic_write_dataset(ds, path)
+    table, figs = write_report(ds, st, out, alpha=alpha, test=test, correction=correction,
+                               echo=echo)
+    return path, table, figs

@@ -1,0 +1,154 @@
+"""Command line: ``python -m studies list | run NAME | report NAME``.
+
+Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
+grid, an unreachable scheduler, an output directory that is not writable, no stored
+results) print one ``error: ...`` line naming the value and what is allowed, and exit
+with status 2; no traceback. Interrupting with Ctrl-C exits with 130; finished trials
+are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .spec import SpecError
+
+EXIT_USAGE = 2
+
+
+def _parse_set(items) -> dict:
+    """``["sgd.lr=0.1,0.01", ...]`` -> ``{"sgd": {"lr": [0.1, 0.01]}}``."""
+    out: dict = {}
+    for item in items or ():
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise SpecError(f"--set {item!r}: expected OPTIMIZER.HYPERPARAMETER=V1,V2,...")
+        lhs, rhs = item.split("=", 1)
+        opt, hp = lhs.split(".", 1)
+        vals = []
+        for v in (x.strip() for x in rhs.split(",")):
+            if not v:
+                continue
+            try:
+                vals.append(float(v))
+            except ValueError:
+                raise SpecError(f"--set {item!r}: {v!r} is not a number") from None
+        out.setdefault(opt, {})[hp] = vals
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m studies",
+                                description="Run and report adaptlr optimizer studies.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the available studies")
+
+    def stats_opts(sp):
+        sp.add_argument("--alpha", type=float, default=0.01,
+                        help="significance level for ties with the best (default 0.01)")
+        sp.add_argument("--test", choices=["wilcoxon", "t"], default="wilcoxon",
+                        help="paired test over seeds (default wilcoxon signed-rank)")
+        sp.add_argument("--correction", choices=["none", "holm"], default="none",
+                        help="multiple-comparison correction (default none)")
+
+    r = sub.add_parser("run", help="run a study (skipping stored trials), then report")
+    r.add_argument("name", help="study name (see `list`) or path of a .py file defining STUDY")
+    r.add_argument("--quick", action="store_true",
+                   help="the quick form (data subset, fewer seeds/epochs; about a minute)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: number of cores)")
+    r.add_argument("--scheduler", default=None,
+                   help="address (tcp://host:port) or scheduler file of an existing Dask cluster")
+    r.add_argument("--out", default=None, help="output directory (default: data/results/NAME/, "
+                   "or results/NAME-quick/ with --quick)")
+    r.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    r.add_argument("--only", default=None, help="comma-separated optimizers to run (a subset)")
+    r.add_argument("--set", action="append", default=[], metavar="OPT.HP=V1,V2",
+                   help="replace one hyperparameter axis of an optimizer's grid (repeatable)")
+    r.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1")
+    r.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    stats_opts(r)
+
+    rp = sub.add_parser("report", help="tables and figures from stored results (no re-run)")
+    rp.add_argument("name")
+    rp.add_argument("--out", default=None, help="results directory (default: data/results/NAME/ "
+                    "if it has results, else results/NAME-quick/)")
+    stats_opts(rp)
+    return p
+
+
+def _cmd_list() -> int:
+    from .registry import all_studies
+
+    for name, st in sorted(all_studies().items()):
+        tag = "  [internal self-test]" if st.internal else ""
+        print(f"{name:24s} {st.title}{tag}")
+        if st.paper:
+            print(f"{'':24s} reproduces: {st.paper}")
+    return 0
+
+
+def _cmd_run(a) -> int:
+    from .api import run
+
+    if a.workers is not None and a.workers < 1:
+        raise SpecError(f"--workers must be >= 1, got {a.workers}")
+    if a.seeds is not None and a.seeds < 1:
+        raise SpecError(f"--seeds must be >= 1, got {a.seeds}")
+    if a.epochs is not None and a.epochs < 1:
+        raise SpecError(f"--epochs must be >= 1, got {a.epochs}")
+    only = [o.strip() for o in a.only.split(",") if o.strip()] if a.only is not None else None
+    if a.only is not None and not only:
+        raise SpecError("--only: empty grid: no optimizer given")
+    s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
+            device=a.device, only=only, overrides=_parse_set(a.set),
+            seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
+            progress=not a.no_progress, alpha=a.alpha, test=a.test,
+            correction=None if a.correction == "none" else a.correction)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
+    print(s.table.read_text())
+    print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})")
+    print(f"table (Markdown): {s.table}")
+    print("figures (PNG):    " + "\n                  ".join(str(f) for f in s.figures))
+    print(f"Dataset (netCDF): {s.dataset}")
+    print(f"open it with:     adaptlr.load_results({str(s.dataset)!r})")
+    return 0
+
+
+def _cmd_report(a) -> int:
+    from .api import report
+
+    path, table, figs = report(a.name, out=a.out, alpha=a.alpha, test=a.test,
+                               correction=None if a.correction == "none" else a.correction,
+                               echo=True)
+    print(f"table (Markdown): {table}")
+    print("figures (PNG):    " + "\n                  ".join(str(f) for f in figs))
+    print(f"Dataset (netCDF): {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from .registry import UnknownStudyError
+    from .runner import SchedulerError
+    from .store import OutputDirError
+
+    try:
+        from adaptlr.targets import CudaUnavailableError
+    except Exception:  # pragma: no cover
+        CudaUnavailableError = RuntimeError  # noqa: N806
+    expected = (SpecError, UnknownStudyError, SchedulerError, OutputDirError,
+                CudaUnavailableError, FileNotFoundError)
+    try:
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "run":
+            return _cmd_run(args)
+        return _cmd_report(args)
+    except expected as e:
+        msg = e.args[0] if isinstance(e, LookupError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; finished trials are stored, rerun to continue", file=sys.stderr)
+        return 130

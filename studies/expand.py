@@ -1,0 +1,130 @@
+"""From a study to its trials: grid expansion, code version and trial keys.
+
+A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
+
+    {"study": name, "problem": str, "problem_params": {...}, "optimizer": str,
+     "hyper": {hp: value}, "seed": int, "epochs": int, "batch_size": int,
+     "record": [...], "params": {...}, "quick": bool, "device": "cpu"|"cuda"}
+
+Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
+code version is ``adaptlr.__version__`` + the git commit (``"unknown"`` outside a git
+checkout) + a sha256 of the *content* of every ``*.py`` file under ``adaptlr/`` and
+``studies/`` (relative path and bytes, sorted by path). Any edit of the library or the
+engine therefore gives new keys, so stored trials are never reused with code they were
+not computed with; the git commit alone is not enough (a dirty tree) and the trial
+function's source alone is not enough (it calls the library).
+Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
+``repr`` (shortest round-trip), ``allow_nan=False``.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from .spec import Study, settings_of
+
+PACKAGE_DIRS = ("adaptlr", "studies")
+
+
+def canonical_json(obj) -> str:
+    """Deterministic JSON text used for keys (sorted keys, no whitespace, no NaN)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _roots() -> dict[str, Path]:
+    import adaptlr
+
+    import studies
+
+    return {"adaptlr": Path(adaptlr.__file__).resolve().parent,
+            "studies": Path(studies.__file__).resolve().parent}
+
+
+def source_hash() -> str:
+    """sha256 over (relative path, content) of every .py file of adaptlr/ and studies/."""
+    h = hashlib.sha256()
+    for name, root in sorted(_roots().items()):
+        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+        for p in files:
+            rel = f"{name}/{p.relative_to(root).as_posix()}"
+            h.update(rel.encode() + b"\0")
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def git_info() -> tuple[str, bool]:
+    """(commit, dirty) of the checkout holding the package; ("unknown", False) if none."""
+    root = _roots()["adaptlr"].parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return "unknown", False
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", *PACKAGE_DIRS],
+            capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    """``{"adaptlr": version, "git_commit": sha|"unknown", "source_sha256": hex}``.
+
+    Computed once per process (the source tree is read at the first call).
+    """
+    import adaptlr
+
+    commit, _ = git_info()
+    return {"adaptlr": adaptlr.__version__, "git_commit": commit, "source_sha256": source_hash()}
+
+
+def trial_key(spec: dict, code: dict | None = None) -> str:
+    """sha256 hex digest of the canonical JSON of ``{"spec": spec, "code": code}``."""
+    code = code_version() if code is None else code
+    return hashlib.sha256(canonical_json({"spec": spec, "code": code}).encode()).hexdigest()
+
+
+def setting_label(optimizer: str, hyper: dict) -> str:
+    """Human-readable, unique label of one optimizer setting, e.g. ``sgd(lr=0.1)``."""
+    inner = ",".join(f"{k}={hyper[k]!r}" for k in sorted(hyper))
+    return f"{optimizer}({inner})"
+
+
+def expand(study: Study, *, quick: bool = False, device: str = "cpu") -> list[dict]:
+    """All trial specs of ``study`` (already resolved for quick), in a stable order.
+
+    Order: problem, optimizer (declaration order), setting (grid order), seed.
+    """
+    study.validate()
+    specs = []
+    for problem, pparams in study.problems.items():
+        for opt, grid in study.optimizers.items():
+            for hyper in settings_of(opt, grid):
+                for seed in study.seeds:
+                    specs.append({
+                        "study": study.name,
+                        "problem": problem,
+                        "problem_params": dict(pparams),
+                        "optimizer": opt,
+                        "hyper": dict(hyper),
+                        "seed": int(seed),
+                        "epochs": int(study.epochs),
+                        "batch_size": int(study.batch_size),
+                        "record": list(study.record),
+                        "params": dict(study.params),
+                        "quick": bool(quick),
+                        "device": device,
+                    })
+    # canonical round trip: what the trial sees is exactly what the key hashes
+    return [json.loads(canonical_json(s)) for s in specs]
+
+
+def keyed(specs: list[dict], code: dict | None = None) -> list[tuple[str, dict]]:
+    """``[(key, spec), ...]`` with one code version for all."""
+    code = code_version() if code is None else code
+    return [(trial_key(s, code), s) for s in specs]

@@ -1,0 +1,83 @@
+"""Finding studies: every module of the ``studies`` package that defines ``STUDY``.
+
+Study modules are discovered (not listed by hand), so adding ``studies/<name>.py`` with
+``STUDY = Study(...)`` is enough. A study may also be given as the path of a Python file
+defining ``STUDY`` (a researcher's own study): it is loaded as module
+``studies_user_<stem>`` and its functions are shipped to Dask workers by value.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+
+from .spec import SpecError, Study
+
+#: engine modules, never studies
+ENGINE_MODULES = frozenset({
+    "spec", "expand", "store", "runner", "combine", "stats", "report", "provenance",
+    "cli", "registry", "api", "__main__",
+})
+
+
+class UnknownStudyError(LookupError):
+    """No study of that name."""
+
+
+def _study_modules() -> list[str]:
+    import studies
+
+    return sorted(m.name for m in pkgutil.iter_modules(studies.__path__)
+                  if m.name not in ENGINE_MODULES and not m.name.startswith("_"))
+
+
+def all_studies() -> dict[str, Study]:
+    """``{study name: Study}`` of every study module of the package."""
+    found = {}
+    for mod in _study_modules():
+        m = importlib.import_module(f"studies.{mod}")
+        st = getattr(m, "STUDY", None)
+        if isinstance(st, Study):
+            found[st.name] = st
+    return found
+
+
+def _load_file(path: Path) -> Study:
+    name = f"studies_user_{path.stem.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UnknownStudyError(f"cannot load a study from {str(path)!r}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    st = getattr(mod, "STUDY", None)
+    if not isinstance(st, Study):
+        raise SpecError(f"{str(path)!r} defines no STUDY = Study(...)")
+    try:
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(mod)
+    except Exception:  # pragma: no cover - old cloudpickle
+        pass
+    return st
+
+
+def get_study(name_or_path) -> Study:
+    """The study named ``name_or_path`` (``-``/``_`` interchangeable) or defined in that file."""
+    if isinstance(name_or_path, Study):
+        return name_or_path
+    s = str(name_or_path)
+    if s.endswith(".py"):
+        p = Path(s)
+        if not p.is_file():
+            raise UnknownStudyError(f"study file {s!r} does not exist")
+        return _load_file(p)
+    studies = all_studies()
+    for n in (s, s.replace("_", "-"), s.replace("-", "_")):
+        if n in studies:
+            return studies[n]
+    raise UnknownStudyError(
+        f"unknown study {s!r}; valid studies: {', '.join(sorted(studies)) or '(none)'} "
+        "(or the path of a .py file defining STUDY)")

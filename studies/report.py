@@ -1,0 +1,254 @@
+"""Reports from a combined Dataset: Markdown tables and PNG figures (no re-run).
+
+Tables follow the paper's layout (:class:`studies.spec.Table`). A cell shows our mean over
+seeds +- the half-width of the 95% t confidence interval, in the table's unit, with the
+paper's published value beside it (``paper: 2.26``). Cells tied with the best (see
+:mod:`studies.stats`) are **bold**. A cell with diverged seeds shows ``diverged k/n`` (and
+the mean of the other seeds, for information; such a cell is never best nor tied); failed
+trials show ``failed k/n``, trials not run yet ``not run``.
+
+Figures (matplotlib, Agg canvas, no global backend change):
+
+* ``<name>-curves.png``: learning curves of ``study.curve_metric`` per epoch, mean over
+  seeds with the 95% t confidence band, for the best setting of each optimizer (lowest
+  final mean among settings without diverged/failed seeds);
+* ``<name>-scatter.png``: train vs test error at the last epoch for every setting (seed
+  means), one colour per optimizer, diverged/failed settings left out: the sensitivity
+  scatter of the vSGD paper's Fig. 3.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import store
+from .spec import Study, Table
+from .stats import DEFAULT_ALPHA, DEFAULT_TEST, summarize, tie_with_best
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    if not np.isfinite(x):
+        return "inf" if np.isinf(x) else "nan"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 10 ** (-digits)):
+        return f"{x:.{digits}e}"
+    return f"{x:.{digits}f}"
+
+
+def find_setting(ds: xr.Dataset, selector: dict) -> int | None:
+    """Index along ``setting`` matching ``{"optimizer": name, hp: value, ...}``, or None."""
+    mask = np.asarray(ds["optimizer"].values == selector["optimizer"])
+    for hp, v in selector.items():
+        if hp == "optimizer":
+            continue
+        if hp not in ds.coords:
+            return None
+        mask &= np.isclose(ds[hp].values.astype(float), float(v), rtol=1e-12, atol=0)
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return None
+    if idx.size > 1:
+        raise ValueError(f"table selector {selector} matches several settings: "
+                         f"{list(ds['setting'].values[idx])}")
+    return int(idx[0])
+
+
+def default_table(ds: xr.Dataset, study: Study) -> Table:
+    labels = [str(s) for s in ds["setting"].values]
+    problems = [str(p) for p in ds["problem"].values]
+    metric = study.curve_metric
+    cells = {}
+    for lab, opt, js in zip(labels, ds["optimizer"].values, ds["setting_json"].values):
+        import json
+        sel = {"optimizer": str(opt), **json.loads(str(js))}
+        for p in problems:
+            cells[(lab, p)] = {**sel, "problem": p}
+    return Table(title=f"{study.title}: {metric} at the last epoch", rows=labels,
+                 columns=problems, cells=cells, metric=metric, scale=1.0, unit="")
+
+
+def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA,
+                   test: str = DEFAULT_TEST, correction: str | None = None) -> str:
+    """One table as Markdown (our mean +- CI, paper's value beside, ties in bold)."""
+    if table.metric not in ds.data_vars:
+        return f"### {table.title}\n\n(no variable {table.metric!r} in the results)\n"
+    default_problem = table.problem or str(ds["problem"].values[0])
+    entries, values, positions = [], [], []
+    for (r, c), sel in table.cells.items():
+        sel = dict(sel)
+        problem = sel.pop("problem", default_problem)
+        i = find_setting(ds, sel)
+        if i is None:
+            continue
+        da = ds[table.metric].sel(problem=problem).isel(setting=i)
+        v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float) * table.scale
+        st = ds["status"].sel(problem=problem).isel(setting=i).values.astype(str)
+        entries.append((r, c))
+        values.append(v)
+        positions.append(st)
+    tie = tie_with_best(np.array(values).reshape(len(values), -1), alpha=alpha, test=test,
+                        correction=correction, lower_is_better=table.lower_is_better) \
+        if values else None
+    text: dict = {}
+    for j, ((r, c), v, st) in enumerate(zip(entries, values, positions)):
+        n = st.size
+        n_div, n_fail, n_miss = (int((st == s).sum()) for s in ("diverged", "failed", "missing"))
+        ok = np.isfinite(v) & (st == "ok")
+        if n_miss == n:
+            cell = "not run"
+        elif n_div or n_fail or n_miss or not np.all(np.isfinite(v)):
+            parts = []
+            if n_div:
+                parts.append(f"diverged {n_div}/{n}")
+            if n_fail:
+                parts.append(f"failed {n_fail}/{n}")
+            if n_miss:
+                parts.append(f"not run {n_miss}/{n}")
+            if not parts:
+                parts.append(f"non-finite {int((~np.isfinite(v)).sum())}/{n}")
+            if ok.sum() >= 1:
+                s = summarize(v[ok])
+                parts.append(f"rest {_fmt(float(s['mean']))}")
+            cell = ", ".join(parts)
+        else:
+            s = summarize(v)
+            cell = f"{_fmt(float(s['mean']))} ± {_fmt(float(s['half_width']))}"
+            if tie is not None and tie.tied[j]:
+                cell = f"**{cell}**"
+        pub = table.published.get((r, c))
+        if pub is not None:
+            cell += f" (paper: {_fmt(pub)})"
+        text[(r, c)] = cell
+    unit = f" [{table.unit}]" if table.unit else ""
+    lines = [f"### {table.title}{unit}", "",
+             "| | " + " | ".join(table.columns) + " |",
+             "|---|" + "---|" * len(table.columns)]
+    for r in table.rows:
+        row = [text.get((r, c), "" if (r, c) not in table.cells else "not in this run")
+               for c in table.columns]
+        lines.append(f"| {r} | " + " | ".join(row) + " |")
+    n_seeds = ds.sizes.get("seed", 0)
+    lines += ["", f"Mean ± half-width of the 95% t confidence interval over {n_seeds} seed(s), "
+              f"{table.metric} after the last epoch. **Bold**: not significantly different from "
+              f"the best cell (paired {test} test over seeds, alpha = {alpha}, correction: "
+              f"{correction or 'none'}); cells with diverged or failed seeds are never best or "
+              "tied."]
+    if table.published_source:
+        lines.append(f"Paper values: {table.published_source}.")
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(ds: xr.Dataset, study: Study, *, alpha: float = DEFAULT_ALPHA,
+                    test: str = DEFAULT_TEST, correction: str | None = None) -> str:
+    tables = list(study.tables) or [default_table(ds, study)]
+    status = ds["status"].values.astype(str)
+    counts = {s: int((status == s).sum()) for s in ("ok", "diverged", "failed", "missing")}
+    head = [f"# {ds.attrs.get('title', study.title)}", ""]
+    if study.paper:
+        head += [f"Reproduces: {study.paper}", ""]
+    head += [f"Trials: {status.size} ({', '.join(f'{k} {v}' for k, v in counts.items())}). "
+             f"adaptlr {ds.attrs.get('adaptlr_version', '?')}, git "
+             f"{str(ds.attrs.get('git_commit', '?'))[:12]}"
+             f"{' (dirty)' if ds.attrs.get('git_dirty', 0) else ''}, "
+             f"quick={bool(ds.attrs.get('quick', 0))}.", ""]
+    body = [table_markdown(ds, t, alpha=alpha, test=test, correction=correction) for t in tables]
+    return "\n".join(head) + "\n" + "\n".join(body)
+
+
+def _canvas(nrows: int, ncols: int, w: float = 5.0, h: float = 3.6):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def curves_png(ds: xr.Dataset, study: Study) -> bytes:
+    """Learning curves (mean and 95% CI band) of the best setting of each optimizer."""
+    metric = study.curve_metric
+    problems = [str(p) for p in ds["problem"].values]
+    fig = _canvas(1, len(problems))
+    axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    for ax, p in zip(axes, problems):
+        da = ds[metric].sel(problem=p)
+        final = da.isel(epoch=-1).transpose("setting", "seed").values
+        optims = list(dict.fromkeys(str(o) for o in ds["optimizer"].values))
+        for opt in optims:
+            idx = np.flatnonzero(ds["optimizer"].values == opt)
+            means = np.array([final[i].mean() if np.all(np.isfinite(final[i])) else np.inf
+                              for i in idx])
+            if not np.isfinite(means).any():
+                continue
+            i = int(idx[int(np.argmin(means))])
+            y = da.isel(setting=i).transpose("seed", "epoch").values
+            s = summarize(y, axis=0)
+            x = ds["epoch"].values
+            line, = ax.plot(x, s["mean"], marker="o", ms=3, label=str(ds["setting"].values[i]))
+            if y.shape[0] > 1:
+                ax.fill_between(x, s["ci_low"], s["ci_high"], color=line.get_color(), alpha=0.2)
+        ax.set_title(p)
+        ax.set_xlabel("epoch")
+        units = ds[metric].attrs.get("units", "")
+        ax.set_ylabel(f"{ds[metric].attrs.get('long_name', metric)}"
+                      + (f" [{units}]" if units not in ("", "1") else ""))
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{study.title}: best setting per optimizer, mean and 95% CI over "
+                 f"{ds.sizes['seed']} seeds", fontsize=9)
+    return _png(fig)
+
+
+def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
+    """Train vs test metric at the last epoch for every setting (seed means)."""
+    xm, ym = study.scatter_metrics
+    problems = [str(p) for p in ds["problem"].values]
+    fig = _canvas(1, len(problems), 4.4, 4.0)
+    axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    for ax, p in zip(axes, problems):
+        if xm not in ds or ym not in ds:
+            ax.text(0.5, 0.5, f"{xm}/{ym} not recorded", ha="center", transform=ax.transAxes)
+            continue
+        x = ds[xm].sel(problem=p).isel(epoch=-1).mean("seed", skipna=False).values
+        y = ds[ym].sel(problem=p).isel(epoch=-1).mean("seed", skipna=False).values
+        for opt in dict.fromkeys(str(o) for o in ds["optimizer"].values):
+            m = (ds["optimizer"].values == opt) & np.isfinite(x) & np.isfinite(y)
+            if m.any():
+                ax.scatter(x[m], y[m], s=18, label=opt, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        lo = np.nanmin(np.r_[x[np.isfinite(x)], y[np.isfinite(y)], 1.0])
+        hi = np.nanmax(np.r_[x[np.isfinite(x)], y[np.isfinite(y)], lo * 10])
+        if lo > 0 and math.isfinite(lo) and math.isfinite(hi):
+            ax.plot([lo, hi], [lo, hi], color="grey", lw=0.7, ls="--")
+        ax.set_xlabel(f"{xm} (last epoch)")
+        ax.set_ylabel(f"{ym} (last epoch)")
+        ax.set_title(p)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{study.title}: sensitivity across settings (seed means)", fontsize=9)
+    return _png(fig)
+
+
+def write_report(ds: xr.Dataset, study: Study, out: Path, *, alpha: float = DEFAULT_ALPHA,
+                 test: str = DEFAULT_TEST, correction: str | None = None,
+                 echo: bool = False) -> tuple[Path, list[Path]]:
+    """Write ``<name>.md``, ``<name>-curves.png`` and ``<name>-scatter.png`` into ``out``."""
+    out = Path(out)
+    md = report_markdown(ds, study, alpha=alpha, test=test, correction=correction)
+    md_path = store.atomic_write_bytes(md.encode(), out / f"{study.name}.md")
+    if echo:
+        print(md)
+    figs = [store.atomic_write_bytes(curves_png(ds, study), out / f"{study.name}-curves.png"),
+            store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png")]
+    return md_path, figs

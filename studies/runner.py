@@ -1,0 +1,200 @@
+"""Running a study's trials on Dask distributed, resumably.
+
+* Default: a :class:`distributed.LocalCluster` of ``workers`` worker *processes*
+  (default: the number of cores), one thread each. Each worker process gets
+  ``NUMBA_NUM_THREADS = OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS =
+  max(1, cores // workers)`` so that workers x threads never oversubscribes the cores.
+* ``scheduler="tcp://host:port"`` (or the path of a scheduler file) connects to an
+  existing cluster instead, unchanged (a short connect timeout, then a clear error).
+  Workers there must be able to import ``adaptlr`` and ``studies`` (install the package).
+* Trials whose file already exists in ``OUT/trials`` are skipped (nothing recomputed);
+  the others are submitted at once and written by the client *as each completes*
+  (:func:`distributed.as_completed`), so a killed run loses at most the trials in flight.
+* A trial that raises is caught inside the task (:func:`execute`) and stored with
+  ``status="failed"`` and the message; a worker that dies is recorded the same way. A
+  diverged trial is stored with ``status="diverged"``. Neither aborts the study.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .expand import code_version, expand, keyed
+from .spec import Study
+
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class SchedulerError(ConnectionError):
+    """The Dask scheduler given with --scheduler cannot be reached."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _normalise(out) -> tuple[dict, bool, int, str]:
+    """Check a trial's return value; returns (vars, diverged, diverged_step, message)."""
+    if not isinstance(out, dict):
+        raise TypeError(f"trial must return a dict of (dims, values), got {type(out).__name__}")
+    out = dict(out)
+    diverged = bool(out.pop("diverged", False))
+    step = int(out.pop("diverged_step", -1))
+    message = str(out.pop("message", ""))
+    variables = {}
+    for name, item in out.items():
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError(f"trial variable {name!r} must be a (dims, values) tuple, got {item!r}")
+        dims, values = item
+        dims = tuple(str(d) for d in dims)
+        values = np.asarray(values)
+        if values.ndim != len(dims):
+            raise ValueError(f"trial variable {name!r}: {values.ndim}-d values for dims {dims}")
+        if values.dtype == bool:
+            values = values.astype(np.int8)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"trial variable {name!r}: numeric values expected, got {values.dtype}")
+        variables[name] = (dims, values)
+    return variables, diverged, step, message
+
+
+def execute(trial, key: str, spec: dict, code: dict) -> dict:
+    """Run one trial (on a worker); never raises. Returns a result record."""
+    t0 = time.perf_counter()
+    record = {"key": key, "spec": spec, "code": code, "vars": {}, "diverged": False,
+              "diverged_step": -1, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    try:
+        variables, diverged, step, message = _normalise(trial(dict(spec)))
+        record.update(vars=variables, diverged=diverged, diverged_step=step, message=message,
+                      status="diverged" if diverged else "ok")
+    except Exception as e:  # noqa: BLE001 - a failing trial must not abort the study
+        tb = traceback.format_exc(limit=-3)
+        record.update(status="failed", message=f"{type(e).__name__}: {e}\n{tb}")
+    record["wall_time"] = time.perf_counter() - t0
+    record["finished"] = _now()
+    return record
+
+
+def _failed_record(key: str, spec: dict, code: dict, exc: BaseException) -> dict:
+    return {"key": key, "spec": spec, "code": code, "vars": {}, "diverged": False,
+            "diverged_step": -1, "status": "failed", "wall_time": float("nan"),
+            "message": f"{type(exc).__name__}: {exc} (the task did not return; e.g. worker died)",
+            "worker": "", "finished": _now()}
+
+
+def worker_env(workers: int, cores: int | None = None) -> dict:
+    threads = max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+    return {v: str(threads) for v in THREAD_VARS}
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None,
+                connect_timeout: float = 5.0):
+    """A connected :class:`distributed.Client` (own LocalCluster unless ``scheduler``)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        kwargs = ({"scheduler_file": scheduler} if Path(scheduler).is_file()
+                  else {"address": scheduler})
+        try:
+            client = Client(timeout=f"{connect_timeout}s", **kwargs)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise SchedulerError(
+                f"cannot reach the Dask scheduler at {scheduler!r} within "
+                f"{connect_timeout:g} s ({type(e).__name__}: {e}); start one with "
+                "`dask scheduler` or leave out --scheduler to use a local cluster") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cores = os.cpu_count() or 1
+    n = int(workers) if workers else cores
+    if n < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    env = worker_env(n, cores)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR, env=env)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    total: int
+    skipped: int
+    computed: int
+    status_counts: dict
+    dataset: Path | None = None
+    table: Path | None = None
+    figures: tuple = ()
+    started: str = ""
+    finished: str = ""
+
+
+def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "cpu",
+               scheduler: str | None = None, workers: int | None = None,
+               progress: bool = True, connect_timeout: float = 5.0) -> RunSummary:
+    """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    started = _now()
+    out = store.ensure_writable(Path(out))
+    store.clean_temporaries(out)
+    code = code_version()
+    trials = keyed(expand(study, quick=quick, device=device), code)
+    done = store.finished_keys(out)
+    todo = [(k, s) for k, s in trials if k not in done]
+    counts: dict = {}
+    if todo:
+        with dask_client(scheduler, workers, connect_timeout) as client:
+            trial_fn = study.trial
+            futures = {}
+            for k, s in todo:
+                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False)
+                futures[fut] = (k, s)
+            bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
+                       desc=study.name, disable=not progress, file=sys.stderr,
+                       dynamic_ncols=True, smoothing=0.1)
+            try:
+                for fut in as_completed(list(futures)):
+                    k, s = futures.pop(fut)
+                    try:
+                        rec = fut.result()
+                    except Exception as e:  # noqa: BLE001 - worker lost, cancelled...
+                        rec = _failed_record(k, s, code, e)
+                    store.write_trial(out, rec)
+                    counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                    bar.update(1)
+                    if rec["status"] == "failed":
+                        bar.write(f"trial failed: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
+                                  f"{rec['message'].splitlines()[0]}")
+            finally:
+                bar.close()
+    return RunSummary(out=out, total=len(trials), skipped=len(trials) - len(todo),
+                      computed=len(todo), status_counts=counts, started=started,
+                      finished=_now())
+
+
+def host_description() -> str:
+    return f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cpus)"
