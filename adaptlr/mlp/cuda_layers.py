@@ -4,19 +4,12 @@ All kernels use grid-stride loops, so any launch geometry covers any size
 (tests use tiny blocks so the loop tails run). Host launchers take device
 arrays and a :class:`~adaptlr.mlp.cuda_launch.CudaLaunch`.
 
-Activations (code -> f(a), f' written in terms of the output y = f(a)):
-
-====  ========  ===================  ==================
-code  name      f(a)                 f'(a)
-====  ========  ===================  ==================
-0     tanh      tanh(a)              1 - y^2
-1     relu      max(a, 0)            1 if y > 0 else 0
-2     logistic  1 / (1 + exp(-a))    y (1 - y)
-3     linear    a                    1
-====  ========  ===================  ==================
-
-Writing f' from y lets the forward pass keep only the layer outputs. ReLU's
-derivative at 0 is taken as 0 (the usual convention; PyTorch does the same).
+Activations: the scalar rules ``_activate``/``_deriv`` of
+:mod:`adaptlr.mlp.activations` (tanh, relu, logistic; ``f'`` written with the
+unit output ``h = f(a)``) are compiled here as CUDA device functions with
+:func:`adaptlr.targets.gpu_rule`, so the CPU and GPU networks share the same
+arithmetic and cannot drift apart. The extra code :data:`ACT_LINEAR` (-1)
+means the identity (bias only), used for the output layer.
 """
 from __future__ import annotations
 
@@ -25,47 +18,32 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..targets import FASTMATH
+from ..targets import FASTMATH, gpu_rule
+from .activations import _activate, _deriv, activation_code  # noqa: F401 (re-exported)
 from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH, grid_1d
 
-ACT_TANH, ACT_RELU, ACT_LOGISTIC, ACT_LINEAR = 0, 1, 2, 3
-#: activation name -> kernel code ("sigmoid" is an alias of "logistic")
-ACTIVATION_CODES = {"tanh": ACT_TANH, "relu": ACT_RELU, "logistic": ACT_LOGISTIC,
-                    "sigmoid": ACT_LOGISTIC, "linear": ACT_LINEAR, "identity": ACT_LINEAR}
+#: identity "activation" of the output layer (not a hidden-unit choice)
+ACT_LINEAR = -1
 
 #: sentinel of the divergence flag: no divergence seen yet
 NO_DIVERGENCE = np.iinfo(np.int64).max
 
-
-def activation_code(name: str) -> int:
-    """Kernel code of an activation name, with a clear error for unknown names."""
-    try:
-        return ACTIVATION_CODES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"activation {name!r} is not supported on CUDA; allowed: "
-                         f"{sorted(ACTIVATION_CODES)}") from None
+_act_rule = gpu_rule(_activate)
+_deriv_rule = gpu_rule(_deriv)
 
 
 @cuda.jit(device=True, inline=True, fastmath=FASTMATH)
 def _act(a, code, one):
-    if code == ACT_TANH:
-        return math.tanh(a)
-    if code == ACT_RELU:
-        return a if a > 0 else a * 0
-    if code == ACT_LOGISTIC:
-        return one / (one + math.exp(-a))
-    return a
+    if code == ACT_LINEAR:
+        return a
+    return _act_rule(a, code)
 
 
 @cuda.jit(device=True, inline=True, fastmath=FASTMATH)
-def _dact(y, code, one):
-    if code == ACT_TANH:
-        return one - y * y
-    if code == ACT_RELU:
-        return one if y > 0 else one * 0
-    if code == ACT_LOGISTIC:
-        return y * (one - y)
-    return one
+def _dact(h, code, one):
+    if code == ACT_LINEAR:
+        return one
+    return _deriv_rule(h, code)
 
 
 @cuda.jit(fastmath=FASTMATH)
@@ -155,7 +133,8 @@ def _l2_kernel(w, g, curv, gsq, hv, v, l2):
     for i in range(start, n, stride):
         lw = l2 * w[i]
         if gsq.shape[0] > 0:
-            gsq[i] = gsq[i] + lw * (g[i] + g[i] + lw)
+            q = gsq[i] + lw * (g[i] + g[i] + lw)
+            gsq[i] = q if q > 0 else q * 0  # a mean of squares: clip rounding below 0
         g[i] = g[i] + lw
         if curv.shape[0] > 0:
             curv[i] = curv[i] + l2
@@ -238,7 +217,8 @@ def add_l2(w, g, curv, gsq, hv, v, l2, launch: CudaLaunch = DEFAULT_LAUNCH):
 
     Empty (length-0) ``curv``/``gsq``/``hv`` are skipped. ``gsq`` must hold the
     data part and is updated with the exact mean of ``(g_s + l2 w)^2``
-    before ``g`` gets its ``l2 w``.
+    before ``g`` gets its ``l2 w``; rounding below 0 (float32) is clipped to 0
+    as on the CPU (adaptlr/mlp/per_sample.py).
     """
     _l2_kernel[grid_1d(w.shape[0], launch)](w, g, curv, gsq, hv, v, w.dtype.type(l2))
 

@@ -43,11 +43,10 @@ from numba import cuda
 from ..targets import is_cuda_array, require_cuda
 from . import cuda_layers as cl
 from . import cuda_losses as closs
+from .activations import output_code
 from .cuda_launch import CudaLaunch, check_launch
 from .cuda_matmul import gemm
 
-OUTPUTS = ("softmax", "linear")
-_OUTPUT_ALIASES = {"softmax": "softmax", "linear": "linear", "mse": "linear", "identity": "linear"}
 
 
 def flat_layout(sizes):
@@ -73,11 +72,9 @@ def layer_views(flat, sizes):
 
 
 def normalize_output(output: str) -> str:
-    try:
-        return _OUTPUT_ALIASES[output]
-    except (KeyError, TypeError):
-        raise ValueError(f"output {output!r} is not supported on CUDA; allowed: "
-                         f"{sorted(_OUTPUT_ALIASES)}") from None
+    """``output`` after checking it (``"softmax"`` or ``"linear"``, as the CPU MLP)."""
+    output_code(output)
+    return output
 
 
 class CudaMLP:
@@ -86,9 +83,9 @@ class CudaMLP:
     Parameters
     ----------
     sizes : layer widths ``[n_0, ..., n_L]`` (``L >= 1``)
-    activation : hidden activation name (see :mod:`cuda_layers`)
+    activation : hidden activation name (``"tanh"``, ``"relu"``, ``"logistic"``)
     output : ``"softmax"`` (cross-entropy, integer labels) or ``"linear"``
-        (squared error ``1/2 ||z - t||^2``, target rows; alias ``"mse"``)
+        (squared error ``1/2 ||z - t||^2``, target rows)
     l2 : weight-decay coefficient of ``(l2/2) sum ||W_k||^2``
     dtype : float32 or float64
     capacity : largest minibatch
