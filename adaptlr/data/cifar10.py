@@ -77,6 +77,7 @@ class _SafeUnpickler(pickle.Unpickler):
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("builtins", "bytearray"), ("__builtin__", "bytearray"),
+        ("_codecs", "encode"),  # bytes written by Python 3 with pickle protocol <= 2
     }
 
     def find_class(self, module, name):
