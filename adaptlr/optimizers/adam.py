@@ -1,0 +1,57 @@
+"""Adam (Kingma & Ba 2015) with bias correction.
+
+Update (per element, t = 1, 2, ... the step index)::
+
+    m <- beta1 m + (1 - beta1) g
+    v <- beta2 v + (1 - beta2) g^2
+    m_hat = m / (1 - beta1^t),   v_hat = v / (1 - beta2^t)
+    x <- x - lr * m_hat / (sqrt(v_hat) + eps)
+
+Symbols: ``lr`` step size alpha >= 0, ``beta1``, ``beta2`` in [0, 1) moment
+decays, ``eps`` > 0 added outside the square root (Kingma & Ba, Algorithm 1; the
+lecture slides). Defaults are the paper's: lr=1e-3, beta1=0.9, beta2=0.999,
+eps=1e-8. State rows: 0 = m, 1 = v (start at 0). torch.optim.Adam computes the
+same quantity as lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .elementwise import make_cpu_kernel
+from .hyperparams import Param
+
+NAME = "adam"
+N_SLOTS = 2
+N_SCALARS = 0
+SLOTS = ("m", "v")
+SLOT_INIT = (0.0, 0.0)
+
+
+class AdamHyper(NamedTuple):
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+
+
+Hyper = AdamHyper
+PARAMS = (
+    Param("lr", 1e-3, "nonneg", "step size alpha"),
+    Param("beta1", 0.9, "unit_open", "decay of the first moment"),
+    Param("beta2", 0.999, "unit_open", "decay of the second moment"),
+    Param("eps", 1e-8, "pos", "added outside the square root"),
+)
+ALIASES = {"alpha": "lr"}
+
+
+def adam_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
+    m = hp.beta1 * s0 + (1.0 - hp.beta1) * g
+    v = hp.beta2 * s1 + (1.0 - hp.beta2) * g * g
+    mhat = m / (1.0 - hp.beta1 ** t)
+    vhat = v / (1.0 - hp.beta2 ** t)
+    return x - hp.lr * mhat / (math.sqrt(vhat) + hp.eps), m, v, s2, s3, s4
+
+
+RULE = adam_rule
+step_flat = make_cpu_kernel(adam_rule, N_SLOTS)

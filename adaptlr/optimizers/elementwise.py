@@ -1,0 +1,100 @@
+"""Generic fused CPU kernel for elementwise methods ("one rule, two targets").
+
+An elementwise method is a plain scalar Python function with the uniform signature::
+
+    rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb) -> (x, s0, s1, s2, s3, s4)
+
+``x`` parameter, ``g`` gradient, ``c`` curvature sample (0 when absent), ``q``
+mean squared per-sample gradient (``g*g`` when absent), ``hv`` curvature-vector
+product (0 when absent), ``s0..s4`` the element's state (slots beyond the
+method's ``N_SLOTS`` are passed as 0 and ignored on return), ``hp`` the method's
+Hyper NamedTuple, ``t`` the 1-based step index, ``nb`` the minibatch size.
+
+Arithmetic: inputs are promoted to float64 inside the rule (hyperparameters are
+float64), results are rounded to the array dtype when stored. For float32 arrays
+this is one rounding per stored value and step.
+
+:func:`make_cpu_kernel` builds the ``step_flat`` kernel (``@njit(parallel=True)``,
+``prange`` over elements) with the uniform signature of docs/architecture.md.
+The closure is over the compiled rule and the slot count only, never over
+hyperparameters. The CUDA twin is built from the same rule in
+:mod:`adaptlr.optimizers.cuda_launch`.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from numba import prange
+
+from .. import targets
+
+
+def stable_cpu_rule(rule):
+    """``targets.cpu_rule(rule)`` with a deterministic identity for Numba's cache.
+
+    Kernels built by factories close over the compiled rule. Numba's on-disk cache
+    keys a closure on the pickled closure cells, and a dispatcher pickles with a
+    random per-process UUID, so without this every process would recompile (seconds
+    per kernel and dtype). We give the rule dispatcher a UUID derived from the
+    rule's qualified name and a hash of its bytecode and constants, so a cached
+    kernel is reused across processes and invalidated when the rule changes.
+    (Changes to helper functions that a rule calls are not seen: clear
+    ``__pycache__`` after editing those.)
+    """
+    return stable_identity(targets.cpu_rule(rule), rule)
+
+
+def stable_identity(disp, fn, salt: str = ""):
+    """Give dispatcher ``disp`` (compiled from ``fn``) a deterministic UUID; returns ``disp``."""
+    code = fn.__code__
+    cells = []
+    for cell in fn.__closure__ or ():
+        v = cell.cell_contents
+        cells.append(str(getattr(v, "_MemoMixin__uuid", None)) if hasattr(v, "py_func") else repr(v))
+    h = hashlib.sha256(code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode()
+                       + salt.encode() + repr(cells).encode())
+    try:  # private Numba API; on failure caching just misses, results are unaffected
+        disp._set_uuid(f"adaptlr:{fn.__module__}.{fn.__qualname__}:{h.hexdigest()[:16]}")
+    except Exception:  # pragma: no cover  (NUMBA_DISABLE_JIT: plain functions)
+        pass
+    return disp
+
+
+def make_cpu_kernel(rule, n_slots: int):
+    """Fused single-pass CPU kernel ``step_flat`` for an elementwise ``rule``."""
+    if not 0 <= n_slots <= 5:
+        raise ValueError(f"n_slots={n_slots} is not supported by the elementwise template (0..5)")
+    r = stable_cpu_rule(rule)
+    NS = n_slots
+
+    def step_flat(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch):
+        n = x.shape[0]
+        hasc = curv.shape[0] == n
+        hasq = gsq.shape[0] == n
+        hash_ = hv.shape[0] == n
+        for i in prange(n):
+            gi = g[i]
+            c = curv[i] if hasc else 0.0
+            q = gsq[i] if hasq else gi * gi
+            h = hv[i] if hash_ else 0.0
+            s0 = st[0, i] if NS > 0 else 0.0
+            s1 = st[1, i] if NS > 1 else 0.0
+            s2 = st[2, i] if NS > 2 else 0.0
+            s3 = st[3, i] if NS > 3 else 0.0
+            s4 = st[4, i] if NS > 4 else 0.0
+            xn, s0, s1, s2, s3, s4 = r(x[i], gi, c, q, h, s0, s1, s2, s3, s4, hp, t, nbatch)
+            x[i] = xn
+            if NS > 0:
+                st[0, i] = s0
+            if NS > 1:
+                st[1, i] = s1
+            if NS > 2:
+                st[2, i] = s2
+            if NS > 3:
+                st[3, i] = s3
+            if NS > 4:
+                st[4, i] = s4
+
+    step_flat.__name__ = f"step_flat_{rule.__name__}"
+    step_flat.__qualname__ = step_flat.__name__
+    return stable_identity(targets.cpu_kernel(step_flat, parallel=True), step_flat, f"NS={NS}")

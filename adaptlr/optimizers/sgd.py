@@ -1,0 +1,48 @@
+"""Plain SGD with the annealing schedule eta_t = eta0 / (1 + gamma t).
+
+Update (per element, step index t = 1, 2, ... as passed to the kernel)::
+
+    eta_t = eta0 / (1 + gamma * (t - 1))
+    x    <- x - eta_t * g
+
+Symbols: ``eta0`` initial rate (alias ``lr``), ``gamma`` >= 0 annealing rate
+(``gamma = 0`` gives a fixed rate), ``g`` the gradient. ``t - 1`` is the number of
+steps already taken, so the first step uses eta0 exactly, as in py-optim's
+``AnnealingSGD`` (``init_lr / (1 + num_updates * lr_decay)``) and the schedule
+of Schaul et al. 2013 (vSGD paper, Sec. 2, eta(t) = eta0 / (1 + gamma t)).
+No state.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .elementwise import make_cpu_kernel
+from .hyperparams import Param
+
+NAME = "sgd"
+N_SLOTS = 0
+N_SCALARS = 0
+SLOTS = ()
+SLOT_INIT = ()
+
+
+class SGDHyper(NamedTuple):
+    eta0: float
+    gamma: float
+
+
+Hyper = SGDHyper
+PARAMS = (
+    Param("eta0", 0.1, "nonneg", "initial learning rate"),
+    Param("gamma", 0.0, "nonneg", "annealing rate of eta0 / (1 + gamma t)"),
+)
+ALIASES = {"lr": "eta0"}
+
+
+def sgd_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
+    eta = hp.eta0 / (1.0 + hp.gamma * (t - 1))
+    return x - eta * g, s0, s1, s2, s3, s4
+
+
+RULE = sgd_rule
+step_flat = make_cpu_kernel(sgd_rule, N_SLOTS)

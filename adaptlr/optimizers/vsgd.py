@@ -1,0 +1,194 @@
+"""vSGD: adaptive learning rates without tuning (Schaul, Zhang & LeCun 2013).
+
+Three variants, registered as ``vsgd-l`` (one rate per element), ``vsgd-b`` (one
+rate per block; blocks = the arrays of ``params`` or the ``offsets`` of the flat
+kernel, so each layer's weights and biases are separate blocks) and ``vsgd-g``
+(one rate for all parameters).
+
+Element-wise, vSGD-l (Sec. 4 and Algorithm 1), per element i and step t > n0::
+
+    hs_i   = max(|bbprop_i|, eps)                          (Sec. 4.3: |.| and lower bound eps)
+    g_i   <- (1 - 1/tau_i) g_i + (1/tau_i) grad_i          (Sec. 4.1, with the OLD tau)
+    v_i   <- (1 - 1/tau_i) v_i + (1/tau_i) q_i             (q = grad^2, or grad_sq for minibatches)
+    h_i   <- (1 - 1/tau_i) h_i + (1/tau_i) hs_i
+    r_i    = g_i^2 / v_i                       (n = 1)
+           = g_i^2 / (v_i/n + (n-1)/n g_i^2)   (minibatch of n, Schaul & LeCun 2013)
+    eta_i  = r_i / h_i                                      (Eq. 7 / Algorithm 1)
+    tau_i <- max(1, (1 - r_i) tau_i + 1)                     (Sec. 4.2)
+    x_i   <- x_i - eta_i * grad_i                            (the current minibatch gradient)
+
+Block/global, vSGD-b / vSGD-g (Sec. 4, Eq. 8, supplement B), per block B::
+
+    g_i, h_i updated as above with the block's tau
+    l     <- (1 - 1/tau) l + (1/tau) sum_{i in B} q_i
+    r      = sum g_i^2 / l    (n = 1),   sum g_i^2 / (l/n + (n-1)/n sum g_i^2)  (minibatch)
+    eta    = r / max_{i in B} h_i                            (h+, Eq. 8)
+    tau   <- max(1, (1 - r) tau + 1)                         (supplement B)
+    x_i   <- x_i - eta * grad_i
+
+Slow start (Sec. 4.4): the first ``n0`` steps only accumulate the arithmetic means
+of grad, q, hs (and sum q for l) without moving x; at the end of step n0,
+g and h are set to the means, v and l to C times their means (the paper
+overestimates only v and l; py-optim also multiplies h by C), and tau = n0.
+From step n0 + 1 the loop above runs.
+
+Hyperparameters: ``n0`` (integer >= 1, steps of slow start, default 10 as in
+py-optim; the paper uses n0 = 0.001 x #train samples), ``C`` (> 0, or None =
+d/10 with d the total number of parameters over all arrays, the paper's rule of
+thumb; py-optim uses C = 2 or max(1, d/10)), ``eps`` (> 0, lower bound on the
+curvature sample, default 1e-9: small enough not to matter with L2 regularised
+bbprop, large enough that h never reaches 0). At kernel level ``C = 0.0`` in the
+Hyper tuple means "d/10 with d = len(x)".
+
+Choices where the paper is silent: the order g, v, h (old tau) -> rate -> tau ->
+step follows Algorithm 1 and py-optim's vsgd.py; the tau update uses the same
+(minibatch-corrected) variance ratio r as the rate; if the denominator of r is 0
+(all gradients exactly 0 so far) r = 0 (no step); tau is kept >= 1.
+Without ``grad_sq`` the minibatch size must be 1 (v tracks grad^2 of the
+single sample): the variance must come from per-sample gradients.
+
+State. vsgd-l rows: 0 = g, 1 = v, 2 = h, 3 = tau, 4 = eta (the rate of the last
+step, 0 during slow start). vsgd-b/g rows: 0 = g, 1 = h; block scalars
+``sc[b] = (tau, l, eta, h+)``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import targets
+from .blocked import make_blocked
+from .elementwise import make_cpu_kernel, stable_identity
+from .hyperparams import Param
+
+NEEDS_CURVATURE = True
+USES_GRAD_SQ = True
+
+
+class VSGDHyper(NamedTuple):
+    n0: float
+    C: float
+    eps: float
+
+
+PARAMS = (
+    Param("n0", 10, "int_ge1", "number of slow-start steps"),
+    Param("C", None, "pos_or_none", "overestimation factor of v and l (None: d/10)"),
+    Param("eps", 1e-9, "pos", "lower bound of the curvature sample |h|"),
+)
+ALIASES = {}
+
+
+def kernel_hyper(values: dict) -> VSGDHyper:
+    """Hyper tuple for the kernels (C=None becomes the sentinel 0.0 = d/10)."""
+    C = values["C"]
+    return VSGDHyper(float(values["n0"]), 0.0 if C is None else float(C), float(values["eps"]))
+
+
+# ----------------------------------------------------------------------------- vsgd-l
+
+def vsgd_l_rule(x, g, c, q, hv, G, V, H, TAU, ETA, hp, t, nb):
+    hs = abs(c)
+    if hs < hp.eps:
+        hs = hp.eps
+    if t <= hp.n0:
+        G = G + g
+        V = V + q
+        H = H + hs
+        if t == hp.n0:
+            G = G / hp.n0
+            V = hp.C * V / hp.n0
+            H = H / hp.n0
+            TAU = hp.n0
+        return x, G, V, H, TAU, 0.0
+    a = 1.0 / TAU
+    G = (1.0 - a) * G + a * g
+    V = (1.0 - a) * V + a * q
+    H = (1.0 - a) * H + a * hs
+    g2 = G * G
+    if nb > 1:
+        den = V / nb + (nb - 1.0) / nb * g2
+    else:
+        den = V
+    r = g2 / den if den > 0.0 else 0.0
+    eta = r / H
+    TAU = (1.0 - r) * TAU + 1.0
+    if TAU < 1.0:
+        TAU = 1.0
+    return x - eta * g, G, V, H, TAU, eta
+
+
+_vsgd_l_inner = make_cpu_kernel(vsgd_l_rule, 5)
+
+
+def _vsgd_l_step_flat(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch):
+    n = x.shape[0]
+    if curv.shape[0] != n:
+        raise ValueError("vsgd-l: curvature (length n) is required")
+    if nbatch > 1 and gsq.shape[0] != n:
+        raise ValueError("vsgd-l: nbatch > 1 needs gsq (mean squared per-sample gradients)")
+    C = hp.C if hp.C > 0.0 else n / 10.0
+    _vsgd_l_inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps), t, nbatch)
+
+
+vsgd_l_step_flat = stable_identity(targets.cpu_kernel(_vsgd_l_step_flat), _vsgd_l_step_flat)
+
+# ------------------------------------------------------------------------ vsgd-b / g
+
+
+def vsgd_b_reduce(x, g, c, q, hv, G, H, TAU, L, ETA, HP, hp, t, nb):
+    hs = abs(c)
+    if hs < hp.eps:
+        hs = hp.eps
+    if t <= hp.n0:
+        G = G + g
+        H = H + hs
+        if t == hp.n0:
+            G = G / hp.n0
+            H = H / hp.n0
+    else:
+        a = 1.0 / TAU
+        G = (1.0 - a) * G + a * g
+        H = (1.0 - a) * H + a * hs
+    return G, H, G * G, H, q
+
+
+def vsgd_b_block(TAU, L, ETA, HP, sg2, hmax, sq, hp, t, nb, d):
+    if t <= hp.n0:
+        L = L + sq
+        if t == hp.n0:
+            C = hp.C if hp.C > 0.0 else d / 10.0
+            L = C * L / hp.n0
+            TAU = hp.n0
+        return TAU, L, 0.0, hmax
+    a = 1.0 / TAU
+    L = (1.0 - a) * L + a * sq
+    if nb > 1:
+        den = L / nb + (nb - 1.0) / nb * sg2
+    else:
+        den = L
+    r = sg2 / den if den > 0.0 else 0.0
+    eta = r / hmax
+    TAU = (1.0 - r) * TAU + 1.0
+    if TAU < 1.0:
+        TAU = 1.0
+    return TAU, L, eta, hmax
+
+
+def vsgd_b_apply(x, g, c, q, hv, G, H, TAU, L, ETA, HP, hp, t, nb):
+    if t <= hp.n0:
+        return x, G, H
+    return x - ETA * g, G, H
+
+
+_B = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=False, name="vsgd_b")
+_G = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=True, name="vsgd_g")
+
+
+VSGD_L_SLOTS = ("g", "v", "h", "tau", "eta")
+VSGD_B_SLOTS = ("g", "h")
+VSGD_B_SCALARS = ("tau", "l", "eta", "h_max")
+BLOCKED_B = _B
+BLOCKED_G = _G
+BLOCK_RULES = (vsgd_b_reduce, vsgd_b_block, vsgd_b_apply)
