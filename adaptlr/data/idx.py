@@ -85,9 +85,3 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
-
-def idx_header(data: bytes) -> tuple[int, tuple[int, ...]]:
-    """(type code, dims) of IDX ``data`` without decoding the payload (for messages)."""
-    ndim = data[3]
-    dims = tuple(int(x) for x in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    return data[2], dims
