@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from adaptlr.mlp import MLP
+from adaptlr.mlp import MLP, train
 from adaptlr.mlp.async_sim import staleness_of, train_async, worker_sequence
 from adaptlr.optimizers import make
 
@@ -101,12 +101,13 @@ def ref_train_async(theta0, sizes, act, X, y, name, hp, replicas, epochs, bs, se
     n = X.shape[0]
     per_epoch = n // bs
     total = per_epoch * epochs
-    rng = np.random.default_rng([seed, 1])
+    ss_data, _, ss_workers = np.random.SeedSequence(seed).spawn(3)
+    rng = np.random.default_rng(ss_data)
     stream = []
     while len(stream) < total + replicas:
         perm = rng.permutation(n)
         stream += [perm[i * bs:(i + 1) * bs] for i in range(per_epoch)]
-    workers = np.random.default_rng([seed, 2]).integers(0, replicas, size=total)
+    workers = np.random.default_rng(ss_workers).integers(0, replicas, size=total)
     step = ref_opt(name, hp)
     hist = [np.asarray(theta0, np.float64).copy()]
     last_read = {}                    # worker -> step whose result it read
@@ -172,6 +173,18 @@ def test_matches_parameter_copy_reference(name, hp, act, replicas):
         assert (res.staleness == 0).all()
     else:
         assert res.staleness.max() > 0    # the test can tell stale from fresh gradients
+
+
+def test_one_replica_reproduces_synchronous_train_bit_for_bit():
+    X, y = _data()
+    a = MLP(SIZES, activation="relu", dtype=np.float32, seed=1)
+    b = a.copy()
+    ra = train_async(a, make("adadelta"), X, y, X[:40], y[:40], replicas=1, epochs=3,
+                     batch_size=10, seed=7)
+    rb = train(b, make("adadelta"), X, y, X[:40], y[:40], epochs=3, batch_size=10, seed=7)
+    assert np.array_equal(a.theta, b.theta)
+    for f in ("train_loss", "train_error", "test_loss", "test_error"):
+        assert np.array_equal(getattr(ra, f), getattr(rb, f)), f
 
 
 def test_float32_close_to_float64():

@@ -36,16 +36,20 @@ gradient per worker: N x n values, e.g. 200 x 535,818 float32 = 429 MB). This is
 "the gradient on the stale copy theta_{t-1-s_t}" without storing parameter copies.
 
 Data: minibatches are taken, in read order, from a stream of epochs, each a fresh
-permutation of the training set (``default_rng([seed, 1])``, ``n_train // batch_size``
-batches per epoch, a trailing partial batch dropped). One "epoch" of training is
-``n_train // batch_size`` *applied* updates; errors are evaluated after each. The N
-gradients still in flight when training stops are discarded.
+permutation of the training set drawn exactly as :func:`adaptlr.mlp.train` draws its
+epochs (``default_rng`` on child 0 of ``SeedSequence(seed)``, ``n_train // batch_size``
+batches per epoch, a trailing partial batch dropped); the arrival order uses child 2.
+One "epoch" of training is ``n_train // batch_size`` *applied* updates; errors are
+evaluated after each with the same evaluation pass as ``train``. The N gradients still
+in flight when training stops are discarded. Hence ``replicas=1`` reproduces
+``train(net, opt, ..., seed=seed)`` bit for bit (same batches, kernels and order).
 
 Divergence: a non-finite minibatch loss at a read, or non-finite parameters at the end
 of an epoch, stops training; the remaining epochs' errors are NaN.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple
 
@@ -53,6 +57,7 @@ import numpy as np
 
 from ..targets import cpu_kernel
 from .backward import backward
+from .evaluation import evaluate_set
 from .forward import forward
 from .validation import check_int
 from .workspace import make_workspace
@@ -151,23 +156,15 @@ def async_steps(theta, step_flat, st, sc, blocks, hp, empty, t0, n_steps, nbatch
                               ws, G[w], targets)
         next_batch += 1
         read_ver[w] = t
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             return next_batch, t
     return next_batch, -1
 
 
 def _evaluate(theta, net, X, y, ws, targets):
     """(mean loss, error fraction) of ``theta`` on all rows of ``(X, y)``, in chunks."""
-    loss = 0.0
-    err = 0.0
-    n = X.shape[0]
-    for i in range(0, n, EVAL_CHUNK):
-        m = min(EVAL_CHUNK, n - i)
-        ls, ne = forward(theta, net.offsets, net.sizes_array, net.act_code, net.out_code,
-                         X[i:i + m], m, y[i:i + m], targets, ws)
-        loss += ls
-        err += ne
-    return loss / n, err / n
+    return evaluate_set(theta, net.offsets, net.sizes_array, net.act_code, net.out_code,
+                        X, y, targets, ws)
 
 
 def _check_optimizer(opt):
@@ -217,8 +214,9 @@ def train_async(net, opt, X_train, y_train, X_test, y_test, *, replicas: int, ep
     n = net.n_params
     per_epoch = X.shape[0] // batch_size
     total = per_epoch * epochs
-    rng_data = np.random.default_rng([seed, 1])
-    rng_workers = np.random.default_rng([seed, 2])
+    ss_data, _, ss_workers = np.random.SeedSequence(seed).spawn(3)
+    rng_data = np.random.default_rng(ss_data)
+    rng_workers = np.random.default_rng(ss_workers)
     n_batches = total + replicas          # every read consumes one minibatch
     n_data_epochs = -(-n_batches // per_epoch)
     batches = np.concatenate([
@@ -252,7 +250,7 @@ def train_async(net, opt, X_train, y_train, X_test, y_test, *, replicas: int, ep
                               net.l2, X, y, batches[nb], ws, G[w], targets)
         nb += 1
         if not np.isfinite(loss):
-            diverged_step = 0
+            diverged_step = 0   # the initial parameters give a non-finite loss
             break
     steps = 0
     if diverged_step < 0:
