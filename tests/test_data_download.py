@@ -73,7 +73,8 @@ def serve_mnist(root: Path, monkeypatch, base: str) -> dict:
         shutil.copy(REPO_MNIST / (f + ".gz"), root / (f + ".gz"))
         md5[f + ".gz"] = hashlib.md5((root / (f + ".gz")).read_bytes()).hexdigest()
     monkeypatch.setattr(mnist, "MNIST_DOWNLOAD_MD5", md5)
-    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/", base))  # first mirror dead
+    # first mirror: nobody listening; second: HTTP 404; third: serves the files
+    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/", base + "nope/", base))
     return md5
 
 
@@ -82,7 +83,7 @@ def test_mnist_download_into_cache_then_offline_reuse(server, monkeypatch, tmp_p
     serve_mnist(root, monkeypatch, base)
     d = load_mnist()
     assert d.source.startswith("downloaded from") and str(tmp_path / "cache" / "mnist") in d.source
-    assert sorted(log) == sorted("/" + f + ".gz" for f in FILES)
+    assert sorted(log) == sorted(["/nope/" + f + ".gz" for f in FILES] + ["/" + f + ".gz" for f in FILES])
     assert np.bincount(d.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     for f in FILES:
         assert (tmp_path / "cache" / "mnist" / (f + ".gz")).is_file()
@@ -90,7 +91,7 @@ def test_mnist_download_into_cache_then_offline_reuse(server, monkeypatch, tmp_p
     monkeypatch.setenv("ADAPTLR_OFFLINE", "1")
     e = load_mnist()
     assert e.source == f"download cache: {tmp_path / 'cache' / 'mnist'}"
-    assert len(log) == 4 and e.checksums == d.checksums
+    assert len(log) == 8 and e.checksums == d.checksums
 
 
 def test_download_with_wrong_md5_is_discarded(server, monkeypatch, tmp_path):
@@ -175,3 +176,27 @@ def test_cifar_tarball_download(server, monkeypatch, tmp_path):
     assert d.source.startswith(f"downloaded from {base[:-1]}")
     np.testing.assert_array_equal(d.X_train, X["data_batch_1"])
     assert log == ["/cifar-10-python.tar.gz"]
+
+
+REAL_IS_ONLINE = locate.is_online
+
+
+def test_online_probe_uses_configured_proxy_and_fails_fast(monkeypatch):
+    """No packet leaves loopback: the target host is never contacted when a proxy is set."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert REAL_IS_ONLINE("https://example.invalid/file.gz", timeout=1.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{closed}")
+    assert not REAL_IS_ONLINE("https://example.invalid/file.gz", timeout=1.0)
+    monkeypatch.delenv("https_proxy")
+    assert not REAL_IS_ONLINE(f"http://127.0.0.1:{closed}/x", timeout=1.0)

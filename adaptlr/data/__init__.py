@@ -17,5 +17,17 @@ from .mnist import load_mnist
 
 __all__ = [
     "load_mnist", "load_fashion_mnist", "load_cifar10", "Dataset",
-    "DataError", "DataNotFoundError", "CorruptDataError",
+    "DataError", "DataNotFoundError", "CorruptDataError", "clear_cache",
 ]
+
+
+def clear_cache() -> None:
+    """Forget the decoded files the loaders keep in memory for this process.
+
+    The memo is keyed by (resolved path, size, modification time), so files replaced in the
+    usual way are re-read anyway; this is for the rare in-place edit within one mtime tick.
+    """
+    from . import cifar10, idx_dataset
+
+    idx_dataset.clear_cache()
+    cifar10.clear_cache()

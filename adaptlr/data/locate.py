@@ -117,11 +117,21 @@ def offline() -> bool:
 
 
 def is_online(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when a TCP connection to the host of ``url`` opens within ``timeout`` seconds."""
+    """True when a TCP connection to the host of ``url`` opens within ``timeout`` seconds.
+
+    When a proxy is configured for the URL's scheme (``http_proxy``/``https_proxy``, not
+    bypassed by ``no_proxy``), the proxy is probed instead.
+    """
+    import urllib.request
+
     u = urlparse(url)
-    port = u.port or (443 if u.scheme == "https" else 80)
+    host, port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(u.scheme)
+    if proxy and not urllib.request.proxy_bypass(host or ""):
+        pu = urlparse(proxy if "://" in proxy else "http://" + proxy)
+        host, port = pu.hostname, pu.port or 80
     try:
-        with socket.create_connection((u.hostname, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -152,6 +162,7 @@ def _fetch(dl: Download, dest: Path) -> str:
     it), RuntimeError (with every mirror's error) when no mirror could be reached.
     """
     import pooch
+    import requests
 
     errors = []
     for url in dl.urls:
@@ -163,12 +174,14 @@ def _fetch(dl: Download, dest: Path) -> str:
                 url, known_hash=f"md5:{dl.md5}", fname=dl.fname, path=dest,
                 downloader=pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT), progressbar=False,
             )
+        except requests.RequestException as exc:  # network/HTTP errors: try the next mirror
+            errors.append(f"{url}: {type(exc).__name__}: {exc}")
         except ValueError as exc:  # pooch: hash mismatch
             raise CorruptDataError(
                 f"{dl.fname} downloaded from {url} does not have the published MD5 {dl.md5} "
                 f"({exc}); the download was discarded."
             ) from exc
-        except Exception as exc:  # requests/network errors: try the next mirror
+        except OSError as exc:  # connection reset, disk errors ...
             errors.append(f"{url}: {type(exc).__name__}: {exc}")
     raise RuntimeError("; ".join(errors))
 
