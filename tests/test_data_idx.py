@@ -228,6 +228,11 @@ def test_not_found_lists_files_places_and_how_to(tmp_path, monkeypatch):
     assert "ADAPTLR_OFFLINE" in msg
     assert "repository data/" in msg
     assert "apt-get install -y dataset-fashion-mnist" in msg and "ADAPTLR_DATA_DIR" in msg
+    # the places are listed in the documented search order
+    order = ["1. $ADAPTLR_DATA_DIR", "2. repository data/", "3. system path", "4. download cache",
+             "5. download: not attempted"]
+    assert all(o in msg for o in order)
+    assert [msg.index(o) for o in order] == sorted(msg.index(o) for o in order)
 
 
 # ---------------------------------------------------------------- corruption

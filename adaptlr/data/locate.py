@@ -198,23 +198,24 @@ def locate(spec: DatasetFiles, data_dir=None, download: bool = True) -> Located:
         log.add("(other places)", "not searched, because data_dir was given explicitly")
         raise DataNotFoundError(_not_found_message(spec, log))
 
-    places: list[tuple[str, Path]] = []  # (kind, directory)
+    places: list[tuple[str, Path | None, str]] = []  # (kind, directory, why it is skipped)
     env = os.environ.get(ENV_DATA_DIR, "").strip()
     if env:
-        places += [(f"${ENV_DATA_DIR}", Path(p).expanduser())
+        places += [(f"${ENV_DATA_DIR}", Path(p).expanduser(), "")
                    for p in env.split(os.pathsep) if p]
     else:
-        log.add(f"${ENV_DATA_DIR}", "not set")
+        places.append((f"${ENV_DATA_DIR}", None, "not set"))
     repo = repo_data_dir()
-    if repo is not None:
-        places.append(("repository data/", repo))
-    else:
-        log.add("repository data/", "adaptlr is not installed from a source checkout")
-    places += [("system path", Path(p)) for p in spec.system_dirs]
+    places.append(("repository data/", repo,
+                   "" if repo else "adaptlr is not running from a source checkout"))
+    places += [("system path", Path(p), "") for p in spec.system_dirs]
     cache = cache_dir() / spec.name
-    places.append(("download cache", cache))
+    places.append(("download cache", cache, ""))
 
-    for kind, base in places:
+    for kind, base, skip in places:
+        if base is None:
+            log.add(kind, skip)
+            continue
         found, why, d = _try_place(base, spec)
         if found is not None:
             return Located(found.files, f"{kind}: {d}", d)
