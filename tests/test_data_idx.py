@@ -317,3 +317,32 @@ def test_wrong_dimensions_and_counts(tmp_path):
     (d / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(CorruptDataError, match="named .gz but is not gzip"):
         load_mnist(d, verify=False)
+
+
+# ---------------------------------------------------------------- IDX reader properties
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from adaptlr.data.idx import parse_idx, read_content  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       code=st.sampled_from([(0x08, "u1"), (0x09, "i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")]),
+       cut=st.integers(0, 10_000), seed=st.integers(0, 2**32 - 1))
+def test_idx_roundtrip_and_every_truncation_is_a_corrupt_data_error(shape, code, cut, seed, tmp_path_factory):
+    typ, dt = code
+    a = (np.random.default_rng(seed).normal(size=shape) * 50).astype(dt)
+    raw = struct.pack(">HBB", 0, typ, len(shape)) + struct.pack(">" + "I" * len(shape), *shape) + a.tobytes()
+    out = parse_idx(raw, "x")
+    assert out.dtype == np.dtype(dt).newbyteorder("=") and out.shape == tuple(shape)
+    np.testing.assert_array_equal(out, a)
+    cut = cut % len(raw)                      # any strict prefix is rejected with a named error
+    with pytest.raises(CorruptDataError, match="^x: "):
+        parse_idx(raw[:cut], "x")
+    with pytest.raises(CorruptDataError, match="trailing data"):
+        parse_idx(raw + b"\0", "x")
+    gz = gzip.compress(raw)
+    p = tmp_path_factory.mktemp("gz") / "f.gz"
+    p.write_bytes(gz[: max(2, cut % len(gz))])
+    with pytest.raises(CorruptDataError, match="f.gz"):
+        read_content(p)
