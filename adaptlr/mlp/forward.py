@@ -1,0 +1,109 @@
+"""Forward pass and loss on a minibatch (compiled).
+
+For layers k = 0 .. L-1 with input ``X_0 = X`` (m rows)::
+
+    A_k = X_k @ W_k + b_k,      X_{k+1} = f(A_k)      (hidden layers, f = tanh | relu | logistic)
+    z   = A_{L-1}                                     (output pre-activation)
+
+Softmax output with integer labels y_n (cross-entropy, computed with
+log-sum-exp so it never takes log of 0)::
+
+    p_n = softmax(z_n),   loss_n = -log p_n[y_n] = log sum_j exp(z_nj) - z_n[y_n]
+
+Linear output with target rows t_n (vSGD's CR autoencoder)::
+
+    loss_n = 1/2 ||z_n - t_n||^2
+
+The returned ``loss_sum`` is ``sum_n loss_n`` (data term only: the L2 term
+lambda/2 ||W||^2 is added by the caller that wants the objective), and
+``n_err`` is the number of misclassified rows (argmax p_n != y_n, first maximum
+wins) for softmax, or the same as ``loss_sum`` for linear outputs (the contract's
+"mean squared reconstruction error per sample, sum over outputs / 2").
+
+Note: vSGD (Sec. 7.2) writes p(c) = exp(-y_c) / sum_k exp(-y_k); we use the usual
+sign exp(+z); the two differ only by the sign of the last layer's parameters.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..targets import cpu_kernel
+from .activations import LINEAR, SOFTMAX, activate
+
+
+@cpu_kernel
+def layer_input(X, ws, sizes, k, m):
+    """Input matrix of layer ``k`` (m rows): ``X`` for k = 0, else the outputs of layer k-1."""
+    if k == 0:
+        return X
+    s = ws.row_offsets[k - 1]
+    a = sizes[k]
+    return ws.h[s:s + m * a].reshape(m, a)
+
+
+@cpu_kernel
+def forward(theta, offsets, sizes, act, out, X, m, labels, targets, ws):
+    """Forward pass of ``m`` rows of ``X``; fills ``ws.h``; returns ``(loss_sum, n_err)``.
+
+    ``labels`` (int64, softmax) or ``targets`` (2-D, linear) may be empty
+    (length 0): then no loss is computed and ``(0.0, 0.0)`` is returned.
+    """
+    n_layers = sizes.shape[0] - 1
+    for k in range(n_layers):
+        a = sizes[k]
+        b = sizes[k + 1]
+        ow = offsets[2 * k]
+        ob = offsets[2 * k + 1]
+        W = theta[ow:ow + a * b].reshape(a, b)
+        s = ws.row_offsets[k]
+        A = ws.h[s:s + m * b].reshape(m, b)
+        np.dot(layer_input(X, ws, sizes, k, m), W, A)
+        if k < n_layers - 1:
+            for i in range(m):
+                for j in range(b):
+                    A[i, j] = activate(A[i, j] + theta[ob + j], act)
+        else:
+            for i in range(m):
+                for j in range(b):
+                    A[i, j] = A[i, j] + theta[ob + j]
+    b = sizes[n_layers]
+    s = ws.row_offsets[n_layers - 1]
+    Z = ws.h[s:s + m * b].reshape(m, b)
+    loss_sum = 0.0
+    n_err = 0.0
+    if out == SOFTMAX:
+        have = labels.shape[0] >= m
+        for i in range(m):
+            zmax = Z[i, 0]
+            jmax = 0
+            for j in range(1, b):
+                if Z[i, j] > zmax:
+                    zmax = Z[i, j]
+                    jmax = j
+            zy = 0.0
+            if have:
+                zy = Z[i, labels[i]] - zmax
+            ssum = 0.0
+            for j in range(b):
+                e = math.exp(Z[i, j] - zmax)
+                Z[i, j] = e
+                ssum += e
+            if have:
+                loss_sum += math.log(ssum) - zy
+                if jmax != labels[i]:
+                    n_err += 1.0
+            inv = 1.0 / ssum
+            for j in range(b):
+                Z[i, j] = Z[i, j] * inv
+    else:
+        if targets.shape[0] >= m:
+            for i in range(m):
+                acc = 0.0
+                for j in range(b):
+                    r = Z[i, j] - targets[i, j]
+                    acc += r * r
+                loss_sum += 0.5 * acc
+            n_err = loss_sum
+    return loss_sum, n_err

@@ -1,0 +1,64 @@
+"""Mean over the minibatch of each parameter's squared per-sample gradient (vSGD's v).
+
+The per-sample gradient of sample n is the data gradient of its loss plus the
+L2 gradient (so that the minibatch gradient is the mean of the per-sample ones)::
+
+    g_n(W_k) = X_k[n]^T D_k[n] + lambda W_k,      g_n(b_k) = D_k[n]
+
+Its mean square over the ``m`` rows needs no per-sample loop (squares elementwise,
+``G_k = X_k^T D_k / m`` the data part of the mean gradient)::
+
+    gsq(W_k) = (X_k^2)^T @ (D_k^2) / m + 2 lambda W_k * G_k + lambda^2 W_k^2
+    gsq(b_k) = sum_n D_k[n]^2 / m
+
+(the first term is exact because W_k[j, i] sees only the product X[n, j] D[n, i]).
+For m = 1 this equals g * g. With L2 the sum can round to a tiny negative
+number in float32; it is clipped at 0 (it is a mean of squares). Requires :func:`adaptlr.mlp.backward.backward` on
+the same rows first (it reads the per-sample errors in ``ws.d`` and the mean
+gradient ``g``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..targets import cpu_kernel
+from .forward import layer_input
+
+
+@cpu_kernel
+def grad_sq(theta, offsets, sizes, l2, X, m, ws, g, gsq):
+    """Mean squared per-sample gradients of every parameter into ``gsq`` (flat layout)."""
+    n_layers = sizes.shape[0] - 1
+    inv_m = 1.0 / m
+    for k in range(n_layers):
+        a = sizes[k]
+        b = sizes[k + 1]
+        ow = offsets[2 * k]
+        ob = offsets[2 * k + 1]
+        s = ws.row_offsets[k]
+        D = ws.d[s:s + m * b].reshape(m, b)
+        Xin = layer_input(X, ws, sizes, k, m)
+        Xsq = ws.t1[:m * a].reshape(m, a)
+        for i in range(m):
+            for j in range(a):
+                Xsq[i, j] = Xin[i, j] * Xin[i, j]
+        Dsq = ws.t2[:m * b].reshape(m, b)
+        for i in range(m):
+            for j in range(b):
+                Dsq[i, j] = D[i, j] * D[i, j]
+        qW = gsq[ow:ow + a * b].reshape(a, b)
+        np.dot(Xsq.T, Dsq, qW)
+        if l2 != 0.0:
+            for i in range(ow, ow + a * b):
+                w = theta[i]
+                gdata = g[i] - l2 * w
+                q = gsq[i] * inv_m + 2.0 * l2 * w * gdata + l2 * l2 * w * w
+                gsq[i] = q if q > 0 else q * 0  # a mean of squares: clip rounding below 0
+        else:
+            for i in range(ow, ow + a * b):
+                gsq[i] = gsq[i] * inv_m
+        for j in range(b):
+            acc = 0.0
+            for i in range(m):
+                acc += Dsq[i, j]
+            gsq[ob + j] = acc * inv_m
