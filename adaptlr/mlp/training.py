@@ -1,0 +1,365 @@
+"""The compiled training loop: :func:`train` (docs/architecture.md, "Training API").
+
+Per step t = 1, 2, ... (one minibatch of exactly ``batch_size`` rows)::
+
+    forward + loss            (forward.py)      -> batch_loss[t-1]; non-finite => diverged at t
+    g    = dJ/dtheta          (backward.py)
+    curv = bbprop             (bbprop.py)       only if opt.needs_curvature
+    gsq  = mean_n g_n^2       (per_sample.py)   only if opt.uses_grad_sq
+    hv   = G v, v = st[V_SLOT] (gnvp.py)        only if opt.needs_hvp (SMD)
+    opt.step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, batch_size)
+    any theta_i non-finite    => diverged at t
+
+all inside one ``@njit`` function that receives ``opt.step_flat`` as an argument
+(Numba specialises the loop on it), so batch size 1 costs no Python per step and
+nothing is allocated per step. Unused inputs are passed as zero-length arrays.
+``offsets`` are the network's layer blocks ``[W_0, b_0, W_1, b_1, ...]`` for every
+optimizer (vSGD-b's blocks; vSGD-g and SMD kernels treat the flat vector as one
+block themselves).
+
+Choices (where the papers are silent):
+
+* Shuffling: a fresh permutation per epoch from ``numpy.random.default_rng`` seeded
+  with the first child of ``SeedSequence(seed)`` (all permutations drawn before the
+  loop); random ``record_dims`` come from the second child. Same seed => bit-identical
+  results on the CPU (the BLAS calls are deterministic for a fixed thread count).
+* The last, incomplete minibatch of an epoch is dropped (every step has exactly
+  ``batch_size`` samples; the next epoch's permutation covers the dropped samples).
+* The network's parameters ``net.theta`` are updated in place.
+* Evaluation passes (whole train and test sets, chunks of up to ``EVAL_CHUNK`` rows)
+  at epoch 0 and after every ``eval_every``-th epoch and the last one.
+* Divergence: a non-finite minibatch loss (checked before the step), a non-finite
+  parameter (checked after each step) or a non-finite evaluation loss stops the run;
+  ``diverged_step`` is the step at which it was detected. No exception is raised;
+  epochs not reached stay NaN.
+* Effective learning rate (ADADELTA Fig. 2): every ``record_lr_every`` steps, per
+  weight matrix W_k, min/median/max of ``|dx_i / g_i|`` over entries with g_i != 0,
+  where dx is the step just taken and g the gradient it was given.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from numba import njit
+
+from ..targets import FASTMATH, FASTMATH_FLAGS, cpu_kernel, require_cuda
+from .activations import SOFTMAX
+from .backward import backward
+from .bbprop import bbprop
+from .evaluation import evaluate_set
+from .forward import forward
+from .gnvp import gnvp
+from .per_sample import grad_sq
+from .train_result import TrainResult
+from .validation import check_int
+from .workspace import make_workspace
+
+#: rows per chunk of the evaluation passes
+EVAL_CHUNK = 1000
+#: default number of random dimensions per weight layer when record_dims=True
+DEFAULT_RECORD_DIMS = 10
+
+
+@cpu_kernel
+def all_finite(x):
+    """True when every entry of the 1-D array ``x`` is finite (8 independent partial sums of
+    ``x_i - x_i``, which is 0 for finite and NaN for inf/NaN entries; vectorises without fast-math)."""
+    n = x.shape[0]
+    z = x[:0].sum()  # 0 in x's dtype
+    s0 = z; s1 = z; s2 = z; s3 = z; s4 = z; s5 = z; s6 = z; s7 = z  # noqa: E702
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 += x[i] - x[i]
+        s1 += x[i + 1] - x[i + 1]
+        s2 += x[i + 2] - x[i + 2]
+        s3 += x[i + 3] - x[i + 3]
+        s4 += x[i + 4] - x[i + 4]
+        s5 += x[i + 5] - x[i + 5]
+        s6 += x[i + 6] - x[i + 6]
+        s7 += x[i + 7] - x[i + 7]
+    for i in range(n8, n):
+        s0 += x[i] - x[i]
+    s = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    return s == 0
+
+
+@cpu_kernel
+def record_effective_lr(theta, theta_prev, g, offsets, sizes, rec_dims, r, tmp,
+                        lr_min, lr_med, lr_max, lr_trace, up_trace):
+    """Fill record ``r`` of the effective-learning-rate arrays from the step just taken."""
+    n_layers = sizes.shape[0] - 1
+    for k in range(n_layers):
+        lo = offsets[2 * k]
+        hi = offsets[2 * k + 1]
+        cnt = 0
+        for i in range(lo, hi):
+            if g[i] != 0:
+                tmp[cnt] = abs((theta[i] - theta_prev[i]) / g[i])
+                cnt += 1
+        if cnt > 0:
+            vals = np.sort(tmp[:cnt])
+            lr_min[r, k] = vals[0]
+            lr_max[r, k] = vals[cnt - 1]
+            if cnt % 2 == 1:
+                lr_med[r, k] = vals[cnt // 2]
+            else:
+                lr_med[r, k] = 0.5 * (vals[cnt // 2 - 1] + vals[cnt // 2])
+        for d in range(rec_dims.shape[1]):
+            i = lo + rec_dims[k, d]
+            dx = theta[i] - theta_prev[i]
+            up_trace[r, k, d] = dx
+            if g[i] != 0:
+                lr_trace[r, k, d] = abs(dx / g[i])
+
+
+# Not cached: a cached function that takes another dispatcher (opt.step_flat) as an argument
+# reloads stale function pointers and crashes (Numba limitation), so the loop is compiled once
+# per process and optimizer kernel; the kernels it calls are cached.
+@njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False)
+def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
+               X, labels, targets, Xt, labels_t, targets_t, has_test,
+               perms, batch_size, epochs, eval_every,
+               ws, ews, g, curv, gsq, hv, needs_curv, uses_gsq, needs_hvp, v_slot,
+               rec_every, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
+               train_loss, train_err, test_loss, test_err, batch_loss):
+    """The whole run in compiled code; returns ``(diverged_step, steps)`` (-1 = no divergence).
+
+    Array outputs are filled in place (NaN-initialised by the caller). ``needs_curv``,
+    ``uses_gsq``, ``needs_hvp`` and ``rec_every`` are ``None`` when off, so Numba prunes
+    those branches at compile time (less to compile, zero cost when not recording)."""
+    N = X.shape[0]
+    n_in = sizes[0]
+    n_out = sizes[sizes.shape[0] - 1]
+    B = batch_size
+    spe = N // B
+    Xf = X.reshape(N * n_in)
+    Tf = targets.reshape(targets.shape[0] * n_out)
+    Xb = ws.xb[:B * n_in].reshape(B, n_in)
+    if out == SOFTMAX:
+        lab = ws.yb[:B]
+        tar = ws.tb[:0].reshape(0, n_out)
+    else:
+        lab = ws.yb[:0]
+        tar = ws.tb[:B * n_out].reshape(B, n_out)
+    t = 0
+    diverged = -1
+    # epoch 0
+    lo, er = evaluate_set(theta, offsets, sizes, act, out, X, labels, targets, ews)
+    train_loss[0] = lo
+    train_err[0] = er
+    if has_test:
+        lo2, er2 = evaluate_set(theta, offsets, sizes, act, out, Xt, labels_t, targets_t, ews)
+        test_loss[0] = lo2
+        test_err[0] = er2
+        lo = lo + lo2
+    if not (math.isfinite(lo) and all_finite(theta)):
+        return 0, 0
+    for e in range(epochs):
+        for bi in range(spe):
+            t += 1
+            # gather the minibatch
+            for r in range(B):
+                src = perms[e, bi * B + r]
+                Xb[r, :] = Xf[src * n_in:(src + 1) * n_in]
+                if out == SOFTMAX:
+                    lab[r] = labels[src]
+                else:
+                    tar[r, :] = Tf[src * n_out:(src + 1) * n_out]
+            loss_sum, _ = forward(theta, offsets, sizes, act, out, Xb, B, lab, tar, ws)
+            bl = loss_sum / B
+            batch_loss[t - 1] = bl
+            if not math.isfinite(bl):
+                diverged = t
+                break
+            backward(theta, offsets, sizes, act, out, l2, Xb, B, lab, tar, ws, g)
+            if needs_curv is not None:
+                bbprop(theta, offsets, sizes, act, out, l2, Xb, B, ws, curv)
+            if uses_gsq is not None:
+                grad_sq(theta, offsets, sizes, l2, Xb, B, ws, g, gsq)
+            if needs_hvp is not None:
+                gnvp(theta, offsets, sizes, act, out, l2, Xb, B, ws, st[v_slot], hv)
+            if rec_every is not None:
+                recording = t % rec_every == 0
+                if recording:
+                    ws.theta_prev[:] = theta
+                step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
+                if recording:
+                    rr = t // rec_every - 1
+                    lr_steps[rr] = t
+                    record_effective_lr(theta, ws.theta_prev, g, offsets, sizes, rec_dims, rr, rec_tmp,
+                                        lr_min, lr_med, lr_max, lr_trace, up_trace)
+            else:
+                step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
+            if not all_finite(theta):
+                diverged = t
+                break
+        if diverged >= 0:
+            break
+        if (e + 1) % eval_every == 0 or e + 1 == epochs:
+            lo, er = evaluate_set(theta, offsets, sizes, act, out, X, labels, targets, ews)
+            train_loss[e + 1] = lo
+            train_err[e + 1] = er
+            if has_test:
+                lo2, er2 = evaluate_set(theta, offsets, sizes, act, out, Xt, labels_t, targets_t, ews)
+                test_loss[e + 1] = lo2
+                test_err[e + 1] = er2
+                lo = lo + lo2
+            if not math.isfinite(lo):
+                diverged = t
+                break
+    return diverged, t
+
+
+def _optimizer_interface(opt):
+    """``(step_flat, hyper, needs_curv, uses_gsq, needs_hvp, v_slot)`` of an optimizer object."""
+    missing = [a for a in ("step_flat", "hyper", "init_flat") if not hasattr(opt, a)]
+    if missing:
+        raise TypeError(
+            f"opt must be an adaptlr optimizer (adaptlr.optimizers.make(name, **hp)) with step_flat, hyper "
+            f"and init_flat; {type(opt).__name__} lacks {missing}"
+        )
+    needs_hvp = bool(getattr(opt, "needs_hvp", False))
+    v_slot = getattr(opt, "v_slot", None)
+    if v_slot is None:
+        v_slot = getattr(opt, "V_SLOT", None)
+    if v_slot is None and needs_hvp:
+        mod = getattr(opt, "module", None)
+        v_slot = getattr(mod, "V_SLOT", None)
+    if v_slot is None:
+        if needs_hvp:
+            raise TypeError("opt.needs_hvp is True but the optimizer exposes no V_SLOT/v_slot (row of v in st)")
+        v_slot = 0
+    return (opt.step_flat, opt.hyper, bool(getattr(opt, "needs_curvature", False)),
+            bool(getattr(opt, "uses_grad_sq", False)), needs_hvp, int(v_slot))
+
+
+def _record_dims(net, record_dims, rng):
+    """(n_weight_layers, n_dims) int64 flat indices within each W_k."""
+    L = net.n_layers
+    sizes = [net.sizes[k] * net.sizes[k + 1] for k in range(L)]
+    if record_dims is None or record_dims is False:
+        return np.zeros((L, 0), dtype=np.int64)
+    if record_dims is True:
+        record_dims = DEFAULT_RECORD_DIMS
+    if isinstance(record_dims, (int, np.integer)) and not isinstance(record_dims, (bool, np.bool_)):
+        D = check_int(record_dims, "record_dims", 0)
+        if D > min(sizes):
+            raise ValueError(f"record_dims={D} exceeds the smallest weight layer ({min(sizes)} weights)")
+        return np.stack([np.sort(rng.choice(s, size=D, replace=False)) for s in sizes]).astype(np.int64)
+    arr = np.asarray(record_dims)
+    if arr.ndim != 2 or arr.shape[0] != L or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"record_dims must be None, an int (random dimensions per weight layer) or an integer array of "
+            f"shape ({L}, n_dims) of flat indices within each W_k; got {record_dims!r}"
+        )
+    for k in range(L):
+        if arr.shape[1] and (arr[k].min() < 0 or arr[k].max() >= sizes[k]):
+            raise ValueError(f"record_dims[{k}] must lie in [0, {sizes[k]}) (entries of W_{k}), got {arr[k]}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_size=100, seed=0,
+          record_lr_every=0, record_dims=None, device="cpu", eval_every=1) -> TrainResult:
+    """Train ``net`` in place with ``opt`` by minibatch (or online, batch_size=1) SGD-type steps.
+
+    Parameters
+    ----------
+    net : MLP
+    opt : optimizer from ``adaptlr.optimizers.make(name, **hp)`` (``step_flat``, ``hyper``,
+        ``init_flat``, ``needs_curvature``, ``uses_grad_sq``, ``needs_hvp``).
+    X_train, y_train : inputs (N, n_in) and integer labels (softmax) or targets (N, n_out) (linear).
+    X_test, y_test : optional test set (both or neither).
+    epochs : int >= 0.  batch_size : int in [1, N].  seed : int >= 0 (shuffle and record_dims).
+    record_lr_every : int >= 0, record the effective learning rate every this many steps (0 = never;
+        no cost then).
+    record_dims : None, int (that many random entries of each W_k, drawn from ``seed``), True (10)
+        or an int array (n_weight_layers, n_dims) of flat indices within each W_k.
+    device : "cpu" or "cuda" (delegates to ``adaptlr.mlp.cuda_training.train_cuda``).
+    eval_every : int >= 1, evaluate every this many epochs (and after the last).
+
+    Returns
+    -------
+    TrainResult (see train_result.py; the module docstring lists the choices made).
+    """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        require_cuda("MLP training (device='cuda')")
+        from .cuda_training import train_cuda
+
+        return train_cuda(net, opt, X_train, y_train, X_test, y_test, epochs=epochs, batch_size=batch_size,
+                          seed=seed, record_lr_every=record_lr_every, record_dims=record_dims,
+                          device=device, eval_every=eval_every)
+    epochs = check_int(epochs, "epochs", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    seed = check_int(seed, "seed", 0)
+    record_lr_every = check_int(record_lr_every, "record_lr_every", 0)
+    eval_every = check_int(eval_every, "eval_every", 1)
+    step_flat, hyper, needs_curv, uses_gsq, needs_hvp, v_slot = _optimizer_interface(opt)
+
+    X, labels, targets = net.prepare(X_train, y_train, "X_train", "y_train")
+    N = X.shape[0]
+    if batch_size > N:
+        raise ValueError(f"batch_size={batch_size} exceeds the number of training samples ({N})")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    has_test = X_test is not None
+    if has_test:
+        Xt, labels_t, targets_t = net.prepare(X_test, y_test, "X_test", "y_test")
+    else:
+        Xt, labels_t, targets_t = X[:1], labels[:0], targets[:0]
+
+    ss_shuffle, ss_dims = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(ss_shuffle)
+    perms = np.empty((epochs, N), dtype=np.int64)
+    for e in range(epochs):
+        perms[e] = rng.permutation(N)
+    rec_dims = _record_dims(net, record_dims, np.random.default_rng(ss_dims)) if record_lr_every else \
+        np.zeros((net.n_layers, 0), dtype=np.int64)
+
+    n = net.n_params
+    dt = net.dtype
+    st, sc = opt.init_flat(n, net.offsets, dt)
+    ws = make_workspace(net.sizes, batch_size, dt)
+    chunk = min(EVAL_CHUNK, max(N, Xt.shape[0] if has_test else 1))
+    ews = make_workspace(net.sizes, chunk, dt)
+    g = np.zeros(n, dt)
+    curv = np.zeros(n if needs_curv else 0, dt)
+    gsq = np.zeros(n if uses_gsq else 0, dt)
+    hv = np.zeros(n if needs_hvp else 0, dt)
+
+    steps_total = epochs * (N // batch_size)
+    L = net.n_layers
+    n_rec = steps_total // record_lr_every if record_lr_every else 0
+    D = rec_dims.shape[1]
+    lr_steps = np.full(n_rec, -1, np.int64)
+    lr_min, lr_med, lr_max = (np.full((n_rec, L), np.nan) for _ in range(3))
+    lr_trace = np.full((n_rec, L, D), np.nan)
+    up_trace = np.full((n_rec, L, D), np.nan)
+    rec_tmp = np.zeros(max(net.sizes[k] * net.sizes[k + 1] for k in range(L)) if n_rec else 0, dt)
+    curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
+    batch_loss = np.full(steps_total, np.nan)
+
+    args = (step_flat, hyper, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
+            net.l2, X, labels, targets, Xt, labels_t, targets_t, has_test, perms, batch_size, epochs,
+            eval_every, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
+            True if uses_gsq else None, True if needs_hvp else None, v_slot,
+            record_lr_every if record_lr_every else None, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
+            *curves, batch_loss)
+    if hasattr(train_loop, "compile"):  # compile outside the timed region (not with NUMBA_DISABLE_JIT)
+        from numba import typeof
+
+        train_loop.compile(tuple(typeof(a) for a in args))
+    t0 = time.perf_counter()
+    div_step, steps = train_loop(*args)
+    wall = time.perf_counter() - t0
+    div_step = int(div_step)
+    return TrainResult(
+        train_loss=curves[0], train_error=curves[1], test_loss=curves[2], test_error=curves[3],
+        diverged=div_step >= 0, diverged_step=div_step, steps=int(steps), wall_time=wall,
+        batch_loss=batch_loss, lr_steps=lr_steps, lr_min=lr_min, lr_median=lr_med, lr_max=lr_max,
+        lr_trace=lr_trace, update_trace=up_trace, record_dims=rec_dims,
+    )
