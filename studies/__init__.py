@@ -4,7 +4,7 @@ Python API::
 
     import studies
     summary = studies.run("adadelta-table1", quick=True)     # or a Study object / a .py path
-    studies.report("adadelta-table1")                         # tables + figures, no re-run
+    studies.report_study("adadelta-table1")                       # tables + figures, no re-run
     ds = adaptlr.load_results(summary.dataset)                # xarray.Dataset
 
 Command line: ``python -m studies list | run NAME [--quick] | report NAME``.
@@ -14,15 +14,21 @@ combine (Dataset), provenance, stats (scipy tests), report (Markdown, PNG), cli.
 from .spec import Study, SpecError, Table  # noqa: F401
 
 
-def run(*args, **kwargs):
-    """See :func:`studies.api.run`."""
+def run_study(*args, **kwargs):
+    """Run a study, then combine and report: see :func:`studies.api.run`."""
     from .api import run as _run
 
     return _run(*args, **kwargs)
 
 
-def report(*args, **kwargs):
-    """See :func:`studies.api.report`."""
+run = run_study
+
+
+def report_study(*args, **kwargs):
+    """Tables and figures from stored results: see :func:`studies.api.report`.
+
+    (``studies.report`` is the module :mod:`studies.report`.)
+    """
     from .api import report as _report
 
     return _report(*args, **kwargs)

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
+import warnings
 from pathlib import Path
 
 from .spec import SpecError, Study
@@ -33,11 +34,21 @@ def _study_modules() -> list[str]:
                   if m.name not in ENGINE_MODULES and not m.name.startswith("_"))
 
 
+def _import(mod: str):
+    """Import ``studies.<mod>``; a module that fails to import is skipped with a warning."""
+    try:
+        return importlib.import_module(f"studies.{mod}")
+    except Exception as e:  # noqa: BLE001 - one broken module must not hide the others
+        warnings.warn(f"studies.{mod} could not be imported ({type(e).__name__}: {e}); "
+                      "its study is not available", RuntimeWarning, stacklevel=3)
+        return None
+
+
 def all_studies() -> dict[str, Study]:
     """``{study name: Study}`` of every study module of the package."""
     found = {}
     for mod in _study_modules():
-        m = importlib.import_module(f"studies.{mod}")
+        m = _import(mod)
         st = getattr(m, "STUDY", None)
         if isinstance(st, Study):
             found[st.name] = st
@@ -74,6 +85,12 @@ def get_study(name_or_path) -> Study:
         if not p.is_file():
             raise UnknownStudyError(f"study file {s!r} does not exist")
         return _load_file(p)
+    # fast path: the module named like the study (adadelta-table1 -> adadelta_table1)
+    mod = s.replace("-", "_")
+    if mod.isidentifier() and mod not in ENGINE_MODULES and mod in _study_modules():
+        st = getattr(_import(mod), "STUDY", None)
+        if isinstance(st, Study) and st.name in (s, s.replace("_", "-")):
+            return st
     studies = all_studies()
     for n in (s, s.replace("_", "-"), s.replace("-", "_")):
         if n in studies:

@@ -201,7 +201,9 @@ def curves_png(ds: xr.Dataset, study: Study) -> bytes:
         units = ds[metric].attrs.get("units", "")
         ax.set_ylabel(f"{ds[metric].attrs.get('long_name', metric)}"
                       + (f" [{units}]" if units not in ("", "1") else ""))
-        ax.set_yscale("log")
+        finite = da.values[np.isfinite(da.values)]
+        if finite.size and finite.min() > 0:
+            ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{study.title}: best setting per optimizer, mean and 95% CI over "
@@ -225,12 +227,14 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
             m = (ds["optimizer"].values == opt) & np.isfinite(x) & np.isfinite(y)
             if m.any():
                 ax.scatter(x[m], y[m], s=18, label=opt, alpha=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        lo = np.nanmin(np.r_[x[np.isfinite(x)], y[np.isfinite(y)], 1.0])
-        hi = np.nanmax(np.r_[x[np.isfinite(x)], y[np.isfinite(y)], lo * 10])
-        if lo > 0 and math.isfinite(lo) and math.isfinite(hi):
-            ax.plot([lo, hi], [lo, hi], color="grey", lw=0.7, ls="--")
+        both = np.r_[x[np.isfinite(x) & np.isfinite(y)], y[np.isfinite(x) & np.isfinite(y)]]
+        if both.size:
+            lo, hi = float(both.min()), float(both.max())
+            if lo > 0:
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+            if hi > lo and math.isfinite(hi):
+                ax.plot([lo, hi], [lo, hi], color="grey", lw=0.7, ls="--", label="train = test")
         ax.set_xlabel(f"{xm} (last epoch)")
         ax.set_ylabel(f"{ym} (last epoch)")
         ax.set_title(p)

@@ -10,7 +10,7 @@ on a set is ``L = mean((X w - y)^2) / 2`` and the *error* is the fraction of sam
 Optimizers (written here, not from adaptlr, to keep the self-test independent):
 ``sgd``: ``w <- w - lr g``; ``momentum``: ``v <- mu v - lr g``, ``w <- w + v``, with ``g``
 the minibatch-mean gradient ``X_b^T (X_b w - y_b) / B``. With ``lr`` above
-``2 / lambda_max(X^T X / n)`` the iteration diverges; ``lr = 2.5`` does so on every problem
+``2 / lambda_max(X^T X / n)`` the iteration diverges; ``lr = 2.5`` does so on ``ls-d8``
 here, and is in the grid on purpose (recorded as ``diverged``). A negative ``lr`` raises
 (to test ``failed`` trials via ``--set sgd.lr=-1``).
 

@@ -1,0 +1,96 @@
+"""studies.stats against hand-computed scipy.stats results."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from studies.stats import holm, paired_pvalue, stats_attrs, summarize, tie_with_best
+
+
+def test_summarize_t_interval_by_hand():
+    x = np.array([2.0, 2.4, 1.9, 2.2, 2.1, 2.6, 2.0, 2.3, 1.8, 2.5])
+    s = summarize(x)
+    m = x.sum() / 10
+    sd = np.sqrt(((x - m) ** 2).sum() / 9)
+    half = stats.t.ppf(0.975, 9) * sd / np.sqrt(10)
+    assert s["n"] == 10
+    np.testing.assert_allclose([s["mean"], s["std"], s["half_width"]], [m, sd, half], rtol=1e-14)
+    np.testing.assert_allclose([s["ci_low"], s["ci_high"]], [m - half, m + half], rtol=1e-14)
+    # agrees with scipy's own interval
+    lo, hi = stats.t.interval(0.95, 9, loc=m, scale=stats.sem(x))
+    np.testing.assert_allclose([s["ci_low"], s["ci_high"]], [lo, hi], rtol=1e-12)
+    # NaN is not skipped (a diverged seed makes the cell NaN)
+    assert np.isnan(summarize(np.r_[x[:9], np.nan])["mean"])
+    assert np.isinf(summarize(np.array([1.0]))["half_width"])
+
+
+def test_paired_pvalues_are_scipys():
+    rng = np.random.default_rng(0)
+    a = rng.normal(2.0, 0.1, 10)
+    b = a + rng.normal(0.05, 0.05, 10)
+    assert paired_pvalue(a, b, "wilcoxon") == stats.wilcoxon(a, b).pvalue
+    assert paired_pvalue(a, b, "t") == stats.ttest_rel(a, b).pvalue
+    assert paired_pvalue(a, a.copy(), "wilcoxon") == 1.0
+    with pytest.raises(ValueError, match="unknown test 'u'"):
+        paired_pvalue(a, b, "u")
+
+
+def test_holm_by_hand():
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
+    # sorted: 0.005 (x4), 0.01 (x3), 0.03 (x2), 0.04 (x1)
+    expect = np.array([0.03, 0.06, 0.06, np.nan, 0.02])
+    np.testing.assert_allclose(holm(p), expect, rtol=1e-12)
+    assert np.all(holm([0.5, 0.9]) <= 1.0)
+
+
+def _table():
+    # 4 entries x 10 seeds: entry 0 best, 1 clearly worse, 2 nearly equal, 3 lowest mean
+    # but one diverged seed
+    rng = np.random.default_rng(1)
+    base = rng.normal(2.0, 0.05, 10)
+    d2 = np.array([0.03, -0.02, 0.01, -0.04, 0.05, -0.01, 0.02, -0.03, 0.04, 0.01])
+    v = np.stack([base, base + 0.5 + rng.normal(0, 0.02, 10), base + d2, base - 0.3])
+    v[3, 4] = np.nan
+    return v
+
+
+def test_tie_with_best_matches_hand_computed_wilcoxon():
+    v = _table()
+    r = tie_with_best(v, alpha=0.01)
+    assert r.best == 0  # entry 3 has a lower mean but a diverged seed: never best
+    assert list(r.eligible) == [True, True, True, False]
+    p1 = stats.wilcoxon(v[1], v[0]).pvalue
+    p2 = stats.wilcoxon(v[2], v[0]).pvalue
+    assert r.pvalues[1] == p1 and r.pvalues[2] == p2
+    assert p1 < 0.01 <= p2  # the data make the two cases distinct
+    assert list(r.tied) == [True, False, True, False]
+
+
+def test_tie_with_best_t_and_holm_and_maximize():
+    v = _table()[:3]
+    r = tie_with_best(v, test="t", correction="holm", alpha=0.05)
+    p1 = stats.ttest_rel(v[1], v[0]).pvalue
+    p2 = stats.ttest_rel(v[2], v[0]).pvalue
+    assert p1 < p2  # so Holm multiplies p1 by 2 and p2 by 1 (then the running max)
+    adj = np.array([np.nan, min(1.0, 2 * p1), max(min(1.0, 2 * p1), min(1.0, p2))])
+    np.testing.assert_array_equal(r.pvalues[1:], [p1, p2])
+    np.testing.assert_allclose(r.adjusted, adj, rtol=1e-12)
+    assert list(r.tied) == [True, bool(adj[1] >= 0.05), bool(adj[2] >= 0.05)]
+    # maximising picks the largest mean
+    assert tie_with_best(v, lower_is_better=False).best == 1
+
+
+def test_tie_edge_cases_and_attrs():
+    r = tie_with_best(np.full((2, 3), np.nan))
+    assert r.best == -1 and not r.tied.any()
+    with pytest.raises(ValueError, match="alpha must be in"):
+        tie_with_best(np.ones((2, 3)), alpha=1.5)
+    with pytest.raises(ValueError, match="unknown correction 'bonf'"):
+        tie_with_best(np.ones((2, 3)), correction="bonf")
+    # with 2 seeds the smallest exact two-sided Wilcoxon p is 0.5: everything ties
+    assert tie_with_best(np.array([[1.0, 1.1], [5.0, 6.0]])).tied.all()
+    a = stats_attrs("wilcoxon", 0.01, "holm")
+    assert a["stats_alpha"] == 0.01 and "Wilcoxon" in a["stats_test"]
+    assert a["stats_correction"] == "holm" and "seed" in a["stats_pairing"]
+    assert all(isinstance(x, (str, float)) for x in a.values())

@@ -1,0 +1,326 @@
+"""The studies engine end to end on Dask: local cluster, external scheduler + workers,
+resume after SIGKILL, divergence/failure, netCDF round trip, CLI errors.
+
+Runs use the NumPy-only ``selftest`` study (seconds, no compile). Subprocess runs use a
+*snapshot* of ``adaptlr/`` and ``studies/`` copied to a temporary directory (no git
+there, so the code version is fixed): other people committing to the repository during
+the test cannot change the trial keys between a run and its resume.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import studies
+from studies import store
+from studies.expand import expand, keyed
+from studies.selftest import STUDY
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("snapshot")
+    ign = shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc")
+    for pkg in ("adaptlr", "studies"):
+        shutil.copytree(REPO / pkg, root / pkg, ignore=ign)
+    return root
+
+
+def _env(snapshot, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDIES_SELFTEST")}
+    env["PYTHONPATH"] = str(snapshot)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _cli(snapshot, *args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "studies", *args], cwd=snapshot,
+                          env=env or _env(snapshot), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# --------------------------------------------------------------------------- in process
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The quick selftest with one failing setting, on a 2-process LocalCluster."""
+    out = tmp_path_factory.mktemp("local")
+    s = studies.run("selftest", quick=True, workers=2, out=out, progress=False,
+                    overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}})
+    return s, out
+
+
+def test_local_cluster_end_to_end(local_run):
+    s, out = local_run
+    st = STUDY.resolved(True)
+    n = len(st.problems) * 4 * len(st.seeds)  # sgd x3 + momentum x1 settings
+    assert (s.total, s.skipped, s.computed) == (n, 0, n)
+    assert s.dataset == out / "selftest.nc" and s.table == out / "selftest.md"
+    assert len(store.finished_keys(out)) == n
+    ds = xr.open_dataset(s.dataset)
+    assert dict(ds.sizes) == {"problem": 2, "setting": 4, "seed": 3, "epoch": 3}
+    assert list(ds.optimizer.values) == ["sgd", "sgd", "sgd", "momentum"]
+    np.testing.assert_array_equal(ds.lr.values, [0.1, 2.5, -1.0, 0.05])
+    assert np.isnan(ds.mu.values[:3]).all() and ds.mu.values[3] == 0.9
+    assert not (ds.status == "missing").any()
+    # the distributed result equals a direct call of the trial function, bit for bit
+    spec = json.loads(xr.open_dataset(store.trial_path(out, str(ds.trial_key.values[0, 0, 1])))
+                      .attrs["spec"])
+    direct = STUDY.trial(spec)
+    np.testing.assert_array_equal(ds.test_loss.values[0, 0, 1], direct["test_loss"][1])
+    ds.close()
+
+
+def test_diverged_and_failed_are_recorded(local_run):
+    _, out = local_run
+    ds = xr.load_dataset(out / "selftest.nc")
+    d = ds.sel(problem="ls-d8", setting="sgd(lr=2.5)")
+    assert (d.status == "diverged").all() and (d.diverged == 1).all()
+    assert (d.diverged_step > 0).all()
+    assert all("non-finite" in m or "exceeded" in m for m in d.message.values)
+    f = ds.sel(setting="sgd(lr=-1.0)")
+    assert (f.status == "failed").all() and (f.diverged == 0).all()
+    assert all("ValueError: lr must be > 0, got -1.0" in m for m in f.message.values.ravel())
+    assert np.isnan(f.test_error).all()
+    ok = ds.sel(setting="sgd(lr=0.1)")
+    assert (ok.status == "ok").all() and np.isfinite(ok.test_error).all()
+    assert (ok.diverged_step == -1).all()
+    # failed/diverged cells are never best nor tied
+    assert ds.tied_with_best.sel(setting="sgd(lr=-1.0)").values.tolist() == [0, 0]
+    md = (out / "selftest.md").read_text()
+    assert "diverged 3/3" in md and "failed 3/3" in md
+
+
+def test_netcdf_round_trip_every_attribute(local_run):
+    s, out = local_run
+    mem = studies.api.build_dataset(
+        studies.api.prepare("selftest", quick=True, overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}}),
+        out, quick=True, device="cpu", alpha=0.01, test="wilcoxon", correction=None)
+    disk = xr.open_dataset(s.dataset)  # plain xarray, no adaptlr
+    assert set(disk.data_vars) == set(mem.data_vars) and set(disk.coords) == set(mem.coords)
+    for name in list(mem.data_vars) + list(mem.coords):
+        assert disk[name].attrs == mem[name].attrs, name
+        for a in ("long_name", "units", "description"):
+            assert isinstance(disk[name].attrs[a], str), (name, a)
+        if mem[name].dtype.kind in "fiu":
+            np.testing.assert_array_equal(disk[name].values, mem[name].values)
+        else:
+            assert (disk[name].values.astype(str) == mem[name].values.astype(str)).all(), name
+    volatile = {"combined"}
+    assert {k: v for k, v in disk.attrs.items() if k not in volatile} == \
+        {k: v for k, v in mem.attrs.items() if k not in volatile | {"created", "finished"}} | \
+        {"created": disk.attrs["created"], "finished": disk.attrs["finished"]}
+    for k in ("adaptlr_version", "git_commit", "git_dirty", "python_version", "numpy_version",
+              "numba_version", "xarray_version", "scipy_version", "dask_version", "machine",
+              "cpu_count", "dataset_checksums", "spec", "created", "finished", "stats_test",
+              "stats_alpha", "stats_pairing", "stats_correction"):
+        assert k in disk.attrs, k
+    assert json.loads(disk.attrs["spec"])["name"] == "selftest"
+    assert disk.attrs["stats_alpha"] == 0.01
+    import adaptlr
+
+    loaded = adaptlr.load_results(s.dataset)
+    assert loaded.identical(disk.load())
+    assert adaptlr.load_results(out).identical(loaded)  # directory form
+    disk.close()
+
+
+def test_rerun_skips_everything_and_report_without_rerun(local_run, monkeypatch):
+    s, out = local_run
+    before = {k: store.trial_path(out, k).read_bytes() for k in store.finished_keys(out)}
+    calls = []
+    monkeypatch.setattr(studies.runner, "dask_client",
+                        lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError))
+    s2 = studies.run("selftest", quick=True, out=out, progress=False,
+                     overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}})
+    assert (s2.skipped, s2.computed) == (s.total, 0) and not calls  # no cluster even started
+    assert before == {k: store.trial_path(out, k).read_bytes() for k in store.finished_keys(out)}
+    (out / "selftest.md").unlink()
+    (out / "selftest-curves.png").unlink()
+    path, table, figs = studies.report_study("selftest", out=out, alpha=0.05, correction="holm")
+    assert table.is_file() and all(f.stat().st_size > 1000 for f in figs)
+    ds = xr.load_dataset(path)
+    assert ds.attrs["stats_alpha"] == 0.05 and ds.attrs["stats_correction"] == "holm"
+    for f in figs:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- subprocesses
+def test_resume_after_sigkill(snapshot, tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log.txt"
+    env = _env(snapshot, STUDIES_SELFTEST_LOG=log, STUDIES_SELFTEST_SLEEP=0.4)
+    args = [sys.executable, "-m", "studies", "run", "selftest", "--quick", "--workers", "2",
+            "--out", str(out), "--no-progress"]
+    p = subprocess.Popen(args, cwd=snapshot, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while len(store.finished_keys(out)) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(p.pid, signal.SIGKILL)  # the runner (client + scheduler) only
+        p.wait(10)
+    finally:
+        try:  # then its orphaned worker processes: the process group we created
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done = store.finished_keys(out)
+    n = 18
+    assert 4 <= len(done) < n, len(done)
+    assert not (out / "selftest.nc").exists()  # never half-written: absent until the end
+    kept = {k: store.trial_path(out, k).read_bytes() for k in done}
+    for k in done:  # every stored trial is a complete, readable file
+        xr.load_dataset(store.trial_path(out, k))
+    first = log.read_text().splitlines()
+    log.write_text("")
+    r = subprocess.run(args, cwd=snapshot, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"{len(done)} already stored, {n - len(done)} run" in r.stdout
+    second = [json.loads(x) for x in log.read_text().splitlines()]
+    # the keys of the snapshot's code version, computed in a subprocess of the snapshot
+    keys = json.loads(subprocess.run(
+        [sys.executable, "-c", "import json; from studies.selftest import STUDY; "
+         "from studies.expand import expand, keyed; "
+         "print(json.dumps([k for k, s in keyed(expand(STUDY.resolved(True), quick=True))]))"],
+        cwd=snapshot, env=_env(snapshot), capture_output=True, text=True, check=True).stdout)
+    specs = expand(STUDY.resolved(True), quick=True)
+    by_json = {json.dumps(s, sort_keys=True): k for k, s in zip(keys, specs)}
+    recomputed = {by_json[json.dumps(s, sort_keys=True)] for s in second}
+    assert len(second) == n - len(done) and not (recomputed & done)  # nothing recomputed
+    assert len(first) >= len(done)
+    assert {k: store.trial_path(out, k).read_bytes() for k in done} == kept  # nothing lost
+    ds = xr.load_dataset(out / "selftest.nc")
+    assert not (ds.status == "missing").any() and ds.sizes["seed"] == 3
+    assert sorted(ds.trial_key.values.ravel().tolist()) == sorted(keys)
+    assert not list(out.rglob(".tmp-*"))
+
+
+def test_external_scheduler_and_two_workers(snapshot, tmp_path):
+    sched_file = tmp_path / "scheduler.json"
+    env = _env(snapshot, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(sched_file)], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                ["dask", "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
+                 "--no-dashboard", "--name", f"w{len(procs)}"], cwd=tmp_path, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        script = ("import sys, time; from distributed import Client; "
+                  f"c = Client({address!r}, timeout='30s'); c.wait_for_workers(2, timeout=60); "
+                  "print(len(c.scheduler_info()['workers']))")
+        w = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=90)
+        assert w.stdout.strip() == "2", w.stderr
+        out = tmp_path / "out"
+        r = _cli(snapshot, "run", "selftest", "--quick", "--scheduler", address, "--out",
+                 str(out), "--no-progress", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "18 run" in r.stdout and f"Dataset (netCDF): {out / 'selftest.nc'}" in r.stdout
+        ds = xr.load_dataset(out / "selftest.nc")
+        assert set(ds.status.values.ravel()) == {"ok", "diverged"}
+        workers = {xr.open_dataset(store.trial_path(out, k)).attrs["worker"]
+                   for k in store.finished_keys(out)}
+        assert len(workers) == 2  # both external workers ran trials, not the client
+        # the same study through the scheduler *file*
+        r2 = _cli(snapshot, "run", "selftest", "--quick", "--scheduler", str(sched_file),
+                  "--out", str(tmp_path / "out2"), "--no-progress", "--only", "momentum", env=env)
+        assert r2.returncode == 0 and "6 run" in r2.stdout, r2.stderr
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+
+def test_cli_list_and_report(snapshot, tmp_path):
+    r = _cli(snapshot, "list")
+    assert r.returncode == 0 and "selftest" in r.stdout and "internal" in r.stdout
+    out = tmp_path / "o"
+    r = _cli(snapshot, "run", "selftest", "--quick", "--workers", "1", "--only", "momentum",
+             "--seeds", "2", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    for what in ("table (Markdown):", "figures (PNG):", "Dataset (netCDF):"):
+        assert what in r.stdout
+    rep = _cli(snapshot, "report", "selftest", "--out", str(out), "--test", "t")
+    assert rep.returncode == 0, rep.stderr
+    assert "momentum(lr=0.05,mu=0.9)" in rep.stdout and "paired t test" in rep.stdout
+
+
+BAD = {
+    "unknown study": (["run", "nosuch"], "unknown study 'nosuch'; valid studies: "),
+    "unknown optimizer": (["run", "selftest", "--quick", "--only", "adamm"],
+                          "unknown optimizer(s) ['adamm']"),
+    "unknown optimizer in --set": (["run", "selftest", "--set", "adamm.lr=0.1"],
+                                   "unknown optimizer 'adamm'; allowed: ['momentum', 'sgd']"),
+    "unknown hyperparameter": (["run", "selftest", "--quick", "--set", "sgd.rho=0.9"],
+                               "unknown hyperparameter 'rho' for optimizer 'sgd'; allowed: ['lr']"),
+    "empty grid": (["run", "selftest", "--quick", "--set", "sgd.lr="],
+                   "empty grid for optimizer 'sgd'"),
+    "empty grid file": (["run", "{tmp}/empty_study.py"], "empty grid: no optimizers declared"),
+    "bad names in a study file": (["run", "{tmp}/typo_study.py"],
+                                  "unknown hyperparameter 'lrate' for optimizer 'sgd'"),
+    "unreachable scheduler": (["run", "selftest", "--quick", "--scheduler", "tcp://127.0.0.1:9",
+                               "--out", "{tmp}/o1"], "cannot reach the Dask scheduler at "
+                              "'tcp://127.0.0.1:9'"),
+    "unwritable out": (["run", "selftest", "--quick", "--out", "{tmp}/afile/sub"],
+                       "is not writable"),
+    "unwritable out /proc": (["run", "selftest", "--quick", "--out", "/proc/adaptlr-results"],
+                             "is not writable"),
+    "no stored results": (["report", "selftest", "--out", "{tmp}/nothing"],
+                          "no stored results for study 'selftest'"),
+    "cuda without a GPU": (["run", "selftest", "--quick", "--device", "cuda", "--out",
+                            "{tmp}/o2"], "CUDA is unavailable"),
+    "bad --workers": (["run", "selftest", "--workers", "0"], "--workers must be >= 1, got 0"),
+}
+
+
+def test_bad_inputs_clear_message_no_traceback(snapshot, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty_study.py").write_text(
+        "from studies.spec import Study\nfrom studies.selftest import trial\n"
+        "STUDY = Study(name='empty', title='e', trial=trial, problems={'p': {}}, optimizers={})\n")
+    (tmp_path / "typo_study.py").write_text(
+        "from studies.spec import Study\nfrom studies.selftest import trial, allowed\n"
+        "STUDY = Study(name='typo', title='t', trial=trial, problems={'p': {}},\n"
+        "              optimizers={'sgd': {'lrate': [0.1]}}, allowed=allowed)\n")
+    env = _env(snapshot, NUMBA_ENABLE_CUDASIM="0")
+    procs = {}
+    for what, (args, _) in BAD.items():
+        args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+        procs[what] = subprocess.Popen([sys.executable, "-m", "studies", *args], cwd=snapshot,
+                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True)
+        if len(procs) % 4 == 0:  # at most 4 at a time on a small machine
+            for p in procs.values():
+                p.wait(120)
+    for what, p in procs.items():
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 2, (what, p.returncode, stderr)
+        assert "Traceback" not in stderr + stdout, (what, stderr)
+        assert BAD[what][1] in stderr, (what, stderr)
+        assert stderr.startswith("error: "), (what, stderr)
+    assert not (tmp_path / "o1" / "trials").exists() or not list((tmp_path / "o1" / "trials").iterdir())

@@ -1,0 +1,136 @@
+"""Study declarations: grid expansion, validation, trial keys and code version."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from studies import expand as ex
+from studies.selftest import STUDY, trial
+from studies.spec import SpecError, Study, settings_of
+
+CODE = {"adaptlr": "0.1.0", "git_commit": "abc", "source_sha256": "0" * 64}
+
+
+def _study(**kw):
+    base = dict(name="toy", title="toy", trial=trial,
+                problems={"p": {"d": 4, "scale_ratio": 1.0, "noise": 0.1, "data_seed": 0}},
+                optimizers={"sgd": {"lr": [0.1, 0.01]}, "momentum": [{"lr": 0.1, "mu": 0.9}]},
+                seeds=(0, 1, 2), epochs=2, batch_size=5, params={"n_train": 20, "n_test": 20},
+                allowed=lambda: {"sgd": ("lr",), "momentum": ("lr", "mu")})
+    base.update(kw)
+    return Study(**base)
+
+
+def test_settings_of_product_and_explicit():
+    assert settings_of("a", {"lr": [1, 2], "mu": [0.5]}) == [{"lr": 1, "mu": 0.5}, {"lr": 2, "mu": 0.5}]
+    assert settings_of("a", [{"lr": 1}]) == [{"lr": 1}]
+    assert settings_of("a", {}) == [{}]
+    with pytest.raises(SpecError, match="must be a list"):
+        settings_of("a", {"lr": 0.1})
+
+
+def test_expand_counts_order_and_json():
+    st = _study()
+    specs = ex.expand(st)
+    assert len(specs) == 1 * (2 + 1) * 3
+    assert [(s["optimizer"], s["hyper"], s["seed"]) for s in specs[:4]] == [
+        ("sgd", {"lr": 0.1}, 0), ("sgd", {"lr": 0.1}, 1), ("sgd", {"lr": 0.1}, 2),
+        ("sgd", {"lr": 0.01}, 0)]
+    for s in specs:
+        assert json.loads(json.dumps(s)) == s  # JSON-able
+        assert s["epochs"] == 2 and s["batch_size"] == 5 and s["params"]["n_train"] == 20
+    # the seed list is shared by every setting (pairing)
+    assert {tuple(sorted(s["seed"] for s in specs if s["hyper"] == h["hyper"]
+                         and s["optimizer"] == h["optimizer"])) for h in specs} == {(0, 1, 2)}
+
+
+def test_quick_overrides_and_restrict():
+    q = STUDY.resolved(quick=True)
+    assert q.seeds == (0, 1, 2) and q.epochs == 2
+    assert q.params == {"n_train": 200, "n_test": 400}  # merged key by key
+    assert STUDY.resolved(quick=False) is STUDY
+    r = STUDY.restricted(only=["sgd"], overrides={"sgd": {"lr": [0.3]}})
+    assert list(r.optimizers) == ["sgd"] and settings_of("sgd", r.optimizers["sgd"]) == [{"lr": 0.3}]
+    with pytest.raises(SpecError, match="unknown optimizer.*'nope'.*momentum"):
+        STUDY.restricted(only=["nope"])
+    bad = dataclasses.replace(STUDY, quick={"epochz": 1})
+    with pytest.raises(SpecError, match="epochz"):
+        bad.resolved(quick=True)
+
+
+def test_key_is_sha256_of_canonical_json():
+    spec = ex.expand(_study())[0]
+    text = json.dumps({"spec": spec, "code": CODE}, sort_keys=True, separators=(",", ":"))
+    assert ex.trial_key(spec, CODE) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_key_stable_and_sensitive():
+    specs = ex.expand(_study())
+    keys = [ex.trial_key(s, CODE) for s in specs]
+    assert len(set(keys)) == len(keys)
+    # stable: recomputed, re-expanded, dict order irrelevant
+    assert keys == [ex.trial_key(s, CODE) for s in ex.expand(_study())]
+    shuffled = dict(reversed(list(specs[0].items())))
+    assert ex.trial_key(shuffled, CODE) == keys[0]
+    # changes with any part of the spec
+    for change in ({"seed": 7}, {"epochs": 3}, {"hyper": {"lr": 0.2}}, {"quick": True},
+                   {"device": "cuda"}, {"params": {"n_train": 21, "n_test": 20}}):
+        assert ex.trial_key({**specs[0], **change}, CODE) != keys[0], change
+    # changes with each part of the code version
+    for field in CODE:
+        assert ex.trial_key(specs[0], {**CODE, field: CODE[field] + "x"}) != keys[0], field
+
+
+def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
+    cv = ex.code_version()
+    assert set(cv) == {"adaptlr", "git_commit", "source_sha256"}
+    import adaptlr
+
+    assert cv["adaptlr"] == adaptlr.__version__
+    # the source hash is over adaptlr/ and studies/ content: a change in either changes it
+    fake_a, fake_s = tmp_path / "adaptlr", tmp_path / "studies"
+    fake_a.mkdir()
+    fake_s.mkdir()
+    (fake_a / "m.py").write_text("x = 1\n")
+    (fake_s / "n.py").write_text("y = 1\n")
+    monkeypatch.setattr(ex, "_roots", lambda: {"adaptlr": fake_a, "studies": fake_s})
+    h0 = ex.source_hash()
+    (fake_a / "m.py").write_text("x = 2\n")
+    h1 = ex.source_hash()
+    (fake_s / "n.py").write_text("y = 2\n")
+    h2 = ex.source_hash()
+    (fake_s / "__pycache__").mkdir()
+    (fake_s / "__pycache__" / "junk.py").write_text("z")
+    assert len({h0, h1, h2}) == 3 and ex.source_hash() == h2
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"optimizers": {"nope": {"lr": [0.1]}}}, r"unknown optimizer 'nope'; allowed: \['momentum', 'sgd'\]"),
+    ({"optimizers": {"sgd": {"lrr": [0.1]}}}, r"unknown hyperparameter 'lrr' for optimizer 'sgd'; allowed: \['lr'\]"),
+    ({"optimizers": {"sgd": {"lr": []}}}, "empty grid for optimizer 'sgd'"),
+    ({"optimizers": {}}, "empty grid: no optimizers"),
+    ({"problems": {}}, "empty grid: no problems"),
+    ({"seeds": ()}, "empty grid: no seeds"),
+    ({"seeds": (0, 0)}, "duplicate seeds"),
+    ({"epochs": 0}, "epochs must be"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"optimizers": {"sgd": {"lr": [float("nan")]}}}, "finite number"),
+    ({"optimizers": {"sgd": {"lr": ["0.1"]}}}, "finite number"),
+])
+def test_validation_errors_name_the_value(change, match):
+    with pytest.raises(SpecError, match=match):
+        ex.expand(_study(**change))
+
+
+def test_reproducible_trial_bit_identical():
+    spec = ex.expand(_study())[3]
+    a, b = trial(dict(spec)), trial(dict(spec))
+    for k in a:
+        if isinstance(a[k], tuple):
+            assert np.array_equal(a[k][1], b[k][1], equal_nan=True)
+    other = trial({**spec, "seed": spec["seed"] + 1})
+    assert not np.array_equal(a["train_loss"][1], other["train_loss"][1])
