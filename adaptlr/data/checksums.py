@@ -44,6 +44,10 @@ FASHION_MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 #: MD5 of the published ``.gz`` files (zalandoresearch/fashion-mnist README; torchvision).
+#: Not verified here (no internet); for comparison, Debian's re-compressed ``.gz`` files have
+#: MD5 cf8536b0aa1a6ac5fa3f23001093305c (train-images), 10bea18fdb374794d4bb42e356e600c9
+#: (train-labels), f78720b4224f21cce2f2ccf2d7a94c9a (t10k-images), 0d30e22e447f3c33dab9ed536400ac01
+#: (t10k-labels), which is why only the decompressed content is checked on load.
 FASHION_MNIST_DOWNLOAD_MD5 = {
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
     "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
