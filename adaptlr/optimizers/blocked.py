@@ -55,13 +55,13 @@ def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: 
             start = lo + k * CH
             stop = min(start + CH, hi)
             for i in range(start, stop):
-                gi = g[i]
-                c = curv[i] if hasc else 0.0
-                q = gsq[i] if hasq else gi * gi
-                h = hv[i] if hash_ else 0.0
-                s0 = st[0, i] if NS > 0 else 0.0
-                s1 = st[1, i] if NS > 1 else 0.0
-                s0, s1, r0, r1, r2 = er(x[i], gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
+                gi = np.float64(g[i])
+                c = np.float64(curv[i]) if hasc else 0.0
+                q = np.float64(gsq[i]) if hasq else gi * gi
+                h = np.float64(hv[i]) if hash_ else 0.0
+                s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+                s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+                s0, s1, r0, r1, r2 = er(np.float64(x[i]), gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
                 if NS > 0:
                     st[0, i] = s0
                 if NS > 1:
@@ -87,13 +87,13 @@ def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: 
         hasq = gsq.shape[0] == n
         hash_ = hv.shape[0] == n
         for i in prange(lo, hi):
-            gi = g[i]
-            c = curv[i] if hasc else 0.0
-            q = gsq[i] if hasq else gi * gi
-            h = hv[i] if hash_ else 0.0
-            s0 = st[0, i] if NS > 0 else 0.0
-            s1 = st[1, i] if NS > 1 else 0.0
-            xn, s0, s1 = ea(x[i], gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
+            gi = np.float64(g[i])
+            c = np.float64(curv[i]) if hasc else 0.0
+            q = np.float64(gsq[i]) if hasq else gi * gi
+            h = np.float64(hv[i]) if hash_ else 0.0
+            s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+            s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+            xn, s0, s1 = ea(np.float64(x[i]), gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
             x[i] = xn
             if NS > 0:
                 st[0, i] = s0

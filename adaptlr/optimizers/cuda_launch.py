@@ -63,16 +63,16 @@ def elementwise_launcher(rule, n_slots: int):
         i = cuda.grid(1)
         stride = cuda.gridsize(1)
         while i < n:
-            gi = g[i]
-            c = curv[i] if hasc else 0.0
-            q = gsq[i] if hasq else gi * gi
-            h = hv[i] if hash_ else 0.0
-            s0 = st[0, i] if NS > 0 else 0.0
-            s1 = st[1, i] if NS > 1 else 0.0
-            s2 = st[2, i] if NS > 2 else 0.0
-            s3 = st[3, i] if NS > 3 else 0.0
-            s4 = st[4, i] if NS > 4 else 0.0
-            xn, s0, s1, s2, s3, s4 = r(x[i], gi, c, q, h, s0, s1, s2, s3, s4, hp, t, nbatch)
+            gi = np.float64(g[i])
+            c = np.float64(curv[i]) if hasc else 0.0
+            q = np.float64(gsq[i]) if hasq else gi * gi
+            h = np.float64(hv[i]) if hash_ else 0.0
+            s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+            s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+            s2 = np.float64(st[2, i]) if NS > 2 else 0.0
+            s3 = np.float64(st[3, i]) if NS > 3 else 0.0
+            s4 = np.float64(st[4, i]) if NS > 4 else 0.0
+            xn, s0, s1, s2, s3, s4 = r(np.float64(x[i]), gi, c, q, h, s0, s1, s2, s3, s4, hp, t, nbatch)
             x[i] = xn
             if NS > 0:
                 st[0, i] = s0
@@ -124,13 +124,13 @@ def blocked_launcher(elem_reduce, block_rule, elem_apply, n_slots: int, global_:
         i = lo + cuda.grid(1)
         stride = cuda.gridsize(1)
         while i < hi:
-            gi = g[i]
-            c = curv[i] if hasc else 0.0
-            q = gsq[i] if hasq else gi * gi
-            h = hv[i] if hash_ else 0.0
-            s0 = st[0, i] if NS > 0 else 0.0
-            s1 = st[1, i] if NS > 1 else 0.0
-            s0, s1, r0, r1, r2 = er(x[i], gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
+            gi = np.float64(g[i])
+            c = np.float64(curv[i]) if hasc else 0.0
+            q = np.float64(gsq[i]) if hasq else gi * gi
+            h = np.float64(hv[i]) if hash_ else 0.0
+            s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+            s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+            s0, s1, r0, r1, r2 = er(np.float64(x[i]), gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
             if NS > 0:
                 st[0, i] = s0
             if NS > 1:
@@ -169,13 +169,13 @@ def blocked_launcher(elem_reduce, block_rule, elem_apply, n_slots: int, global_:
         i = lo + cuda.grid(1)
         stride = cuda.gridsize(1)
         while i < hi:
-            gi = g[i]
-            c = curv[i] if hasc else 0.0
-            q = gsq[i] if hasq else gi * gi
-            h = hv[i] if hash_ else 0.0
-            s0 = st[0, i] if NS > 0 else 0.0
-            s1 = st[1, i] if NS > 1 else 0.0
-            xn, s0, s1 = ea(x[i], gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
+            gi = np.float64(g[i])
+            c = np.float64(curv[i]) if hasc else 0.0
+            q = np.float64(gsq[i]) if hasq else gi * gi
+            h = np.float64(hv[i]) if hash_ else 0.0
+            s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+            s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+            xn, s0, s1 = ea(np.float64(x[i]), gi, c, q, h, s0, s1, b0, b1, b2, b3, hp, t, nbatch)
             x[i] = xn
             if NS > 0:
                 st[0, i] = s0

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 from numba import prange
 
 from .. import targets
@@ -73,16 +75,16 @@ def make_cpu_kernel(rule, n_slots: int):
         hasq = gsq.shape[0] == n
         hash_ = hv.shape[0] == n
         for i in prange(n):
-            gi = g[i]
-            c = curv[i] if hasc else 0.0
-            q = gsq[i] if hasq else gi * gi
-            h = hv[i] if hash_ else 0.0
-            s0 = st[0, i] if NS > 0 else 0.0
-            s1 = st[1, i] if NS > 1 else 0.0
-            s2 = st[2, i] if NS > 2 else 0.0
-            s3 = st[3, i] if NS > 3 else 0.0
-            s4 = st[4, i] if NS > 4 else 0.0
-            xn, s0, s1, s2, s3, s4 = r(x[i], gi, c, q, h, s0, s1, s2, s3, s4, hp, t, nbatch)
+            gi = np.float64(g[i])
+            c = np.float64(curv[i]) if hasc else 0.0
+            q = np.float64(gsq[i]) if hasq else gi * gi
+            h = np.float64(hv[i]) if hash_ else 0.0
+            s0 = np.float64(st[0, i]) if NS > 0 else 0.0
+            s1 = np.float64(st[1, i]) if NS > 1 else 0.0
+            s2 = np.float64(st[2, i]) if NS > 2 else 0.0
+            s3 = np.float64(st[3, i]) if NS > 3 else 0.0
+            s4 = np.float64(st[4, i]) if NS > 4 else 0.0
+            xn, s0, s1, s2, s3, s4 = r(np.float64(x[i]), gi, c, q, h, s0, s1, s2, s3, s4, hp, t, nbatch)
             x[i] = xn
             if NS > 0:
                 st[0, i] = s0

@@ -122,17 +122,22 @@ def vsgd_l_rule(x, g, c, q, hv, G, V, H, TAU, ETA, hp, t, nb):
 _vsgd_l_inner = make_cpu_kernel(vsgd_l_rule, 5)
 
 
-def _vsgd_l_step_flat(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch):
-    n = x.shape[0]
-    if curv.shape[0] != n:
-        raise ValueError("vsgd-l: curvature (length n) is required")
-    if nbatch > 1 and gsq.shape[0] != n:
-        raise ValueError("vsgd-l: nbatch > 1 needs gsq (mean squared per-sample gradients)")
-    C = hp.C if hp.C > 0.0 else n / 10.0
-    _vsgd_l_inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps), t, nbatch)
+def _make_vsgd_l_step_flat(inner):
+    # a closure (not a global) over the inner kernel, so Numba's cache sees it change
+
+    def vsgd_l_step_flat(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch):
+        n = x.shape[0]
+        if curv.shape[0] != n:
+            raise ValueError("vsgd-l: curvature (length n) is required")
+        if nbatch > 1 and gsq.shape[0] != n:
+            raise ValueError("vsgd-l: nbatch > 1 needs gsq (mean squared per-sample gradients)")
+        C = hp.C if hp.C > 0.0 else n / 10.0
+        inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps), t, nbatch)
+
+    return stable_identity(targets.cpu_kernel(vsgd_l_step_flat), vsgd_l_step_flat)
 
 
-vsgd_l_step_flat = stable_identity(targets.cpu_kernel(_vsgd_l_step_flat), _vsgd_l_step_flat)
+vsgd_l_step_flat = _make_vsgd_l_step_flat(_vsgd_l_inner)
 
 # ------------------------------------------------------------------------ vsgd-b / g
 
