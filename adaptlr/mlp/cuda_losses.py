@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import cuda
 
 from ..targets import FASTMATH
@@ -91,6 +92,25 @@ def _softmax_gn_kernel(P, R, out):
             pr += P[row, j] * R[row, j]
         for j in range(n):
             out[row, j] = P[row, j] * (R[row, j] - pr)
+
+
+@cuda.jit(fastmath=FASTMATH)
+def _batch_mean_kernel(loss, out, pos, flag, step):
+    # one thread: out[pos] = mean(loss) summed in float64 in row order (as the CPU loop);
+    # flag[0] = min(flag[0], step) when it is not finite
+    if cuda.grid(1) == 0:
+        acc = 0.0
+        for i in range(loss.shape[0]):
+            acc += loss[i]
+        m = acc / loss.shape[0]
+        out[pos] = m
+        if not math.isfinite(m):
+            cuda.atomic.min(flag, 0, step)
+
+
+def batch_mean_loss(loss, out, pos: int, flag, step: int):
+    """``out[pos] = mean(loss)`` on the device; lowers ``flag[0]`` to ``step`` if not finite."""
+    _batch_mean_kernel[1, 1](loss, out, np.int64(pos), flag, np.int64(step))
 
 
 def softmax_xent(Z, labels, P, D, loss, correct, H=None, launch: CudaLaunch = DEFAULT_LAUNCH):

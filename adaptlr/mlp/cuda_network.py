@@ -151,30 +151,46 @@ class CudaMLP:
 
     # ------------------------------------------------------------ passes
     def forward(self, theta, b, X=None):
-        """Forward pass of the first ``b`` rows of ``Y[0]`` (or of ``X``, copied into ``Y[0]``)."""
+        """Forward pass of ``b`` rows: of ``Y[0]`` (filled by the caller, e.g. by a gather
+        kernel), of a device array ``X`` (used in place, no copy) or of a host array ``X``
+        (copied into ``Y[0]``). Later passes reuse this input until the next forward."""
         self._check_batch(b)
         lp = self.launch
-        if X is not None:
-            if is_cuda_array(X):
-                cl.copy2d(X, self.Y[0][:b], lp)
-            else:
-                self.Y[0][:b].copy_to_device(np.ascontiguousarray(X, dtype=self.dtype))
+        if X is None:
+            self._in = self.Y[0][:b]
+        elif is_cuda_array(X):
+            if tuple(X.shape) != (b, self.sizes[0]):
+                raise ValueError(f"X has shape {tuple(X.shape)}, expected ({b}, {self.sizes[0]})")
+            self._in = X
+        else:
+            self.Y[0][:b].copy_to_device(np.ascontiguousarray(X, dtype=self.dtype))
+            self._in = self.Y[0][:b]
         V = self.views(theta)
         L = self.n_layers
         for k, (W, bias) in enumerate(V):
             out = self.Y[k + 1][:b] if k + 1 < L else self.Z[:b]
-            gemm(self.Y[k][:b], W, out, launch=lp)
+            gemm(self._x(k, b), W, out, launch=lp)
             cl.bias_act(out, bias, out, self.act if k + 1 < L else cl.ACT_LINEAR, lp)
 
-    def loss_delta(self, target, b, want_h=False):
-        """Per-sample losses (``self.loss``), correctness, ``D[L]`` and (bbprop) ``H[L]``."""
+    def _x(self, k, b):
+        """Input of layer ``k`` (``b`` rows) of the last forward pass."""
+        return self._in if k == 0 else self.Y[k][:b]
+
+    def loss_delta(self, target, b, want_h=False, loss=None, correct=None):
+        """Per-sample losses, correctness (softmax), ``D[L]`` and (bbprop) ``H[L]``.
+
+        ``target``: device int64 labels (softmax) or target rows (linear), ``b`` rows.
+        Losses and correctness go to ``self.loss``/``self.correct`` or to the given
+        length-``b`` device arrays.
+        """
         L, lp = self.n_layers, self.launch
         H = self._buffers("H")[L][:b] if want_h else None
+        loss = self.loss[:b] if loss is None else loss
         if self.output == "softmax":
-            closs.softmax_xent(self.Z[:b], target, self.P[:b], self.D[L][:b], self.loss[:b],
-                               self.correct[:b], H, lp)
+            correct = self.correct[:b] if correct is None else correct
+            closs.softmax_xent(self.Z[:b], target, self.P[:b], self.D[L][:b], loss, correct, H, lp)
         else:
-            closs.linear_mse(self.Z[:b], target, self.D[L][:b], self.loss[:b], H, lp)
+            closs.linear_mse(self.Z[:b], target, self.D[L][:b], loss, H, lp)
 
     def _backprop(self, bufs, theta_views, out_views, b, square):
         """out_W_k = op(Y_k)^T op(buf_{k+1}) / B, out_b_k = colsum / B; buf_k from buf_{k+1}.
@@ -188,7 +204,7 @@ class CudaMLP:
             W = theta_views[k][0]
             oW, ob = out_views[k]
             Dk1 = bufs[k + 1][:b]
-            gemm(self.Y[k][:b], Dk1, oW, trans_a=True, square_a=square, alpha=inv, launch=lp)
+            gemm(self._x(k, b), Dk1, oW, trans_a=True, square_a=square, alpha=inv, launch=lp)
             cl.col_sum(Dk1, ob, inv, False, lp)
             if k > 0:
                 Dk = bufs[k][:b]
@@ -210,9 +226,9 @@ class CudaMLP:
             for k in range(self.n_layers - 1, -1, -1):
                 W = TV[k][0]
                 Dk1 = self.D[k + 1][:b]
-                gemm(self.Y[k][:b], Dk1, GV[k][0], trans_a=True, alpha=inv, launch=lp)
+                gemm(self._x(k, b), Dk1, GV[k][0], trans_a=True, alpha=inv, launch=lp)
                 cl.col_sum(Dk1, GV[k][1], inv, False, lp)
-                gemm(self.Y[k][:b], Dk1, SV[k][0], trans_a=True, square_a=True, square_b=True,
+                gemm(self._x(k, b), Dk1, SV[k][0], trans_a=True, square_a=True, square_b=True,
                      alpha=inv, launch=lp)
                 cl.col_sum(Dk1, SV[k][1], inv, True, lp)
                 if k > 0:
@@ -239,7 +255,7 @@ class CudaMLP:
             W = TV[k][0]
             VW, vb = VV[k]
             RA = RZ[:b] if k + 1 == L else RY[k + 1][:b]
-            gemm(self.Y[k][:b], VW, RA, launch=lp)
+            gemm(self._x(k, b), VW, RA, launch=lp)
             if k > 0:
                 gemm(RY[k][:b], W, RA, beta=1.0, launch=lp)
             if k + 1 < L:
