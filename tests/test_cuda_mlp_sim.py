@@ -50,8 +50,12 @@ _NO_GPU = textwrap.dedent("""
     from adaptlr.targets import CudaUnavailableError
     from adaptlr.mlp.cuda_training import train_cuda
     from adaptlr.mlp.cuda_network import CudaMLP
+    from adaptlr.mlp.cuda_matmul import gemm
+    from adaptlr.mlp import cuda_layers
     X = np.zeros((4, 3), np.float32); y = np.zeros(4, np.int64)
-    for call in (lambda: CudaMLP([3, 2]), lambda: train_cuda(None, None, X, y)):
+    for call in (lambda: CudaMLP([3, 2]), lambda: train_cuda(None, None, X, y),
+                 lambda: gemm(X, X.T, np.zeros((4, 4), np.float32)),
+                 lambda: cuda_layers.fill(X.ravel(), 1.0)):
         try:
             call()
         except CudaUnavailableError as e:

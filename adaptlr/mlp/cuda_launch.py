@@ -10,6 +10,23 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..targets import require_cuda
+
+_cuda_checked = False
+
+
+def ensure_cuda(what: str = "this CUDA kernel") -> None:
+    """:func:`adaptlr.targets.require_cuda`, remembered after the first success.
+
+    Called by every host launcher of the MLP kernels, so that without a GPU the
+    user gets :class:`~adaptlr.targets.CudaUnavailableError` (naming device='cpu')
+    instead of a driver error, at the cost of one flag test per launch.
+    """
+    global _cuda_checked
+    if not _cuda_checked:
+        require_cuda(what)
+        _cuda_checked = True
+
 
 class CudaLaunch(NamedTuple):
     """Launch geometry.
@@ -53,6 +70,7 @@ def check_launch(launch) -> CudaLaunch:
 
 
 def grid_1d(n: int, launch: CudaLaunch) -> tuple[int, int]:
-    """(blocks, threads) for a grid-stride kernel over ``n`` items."""
+    """(blocks, threads) for a grid-stride kernel over ``n`` items (checks CUDA is usable)."""
+    ensure_cuda("the MLP's CUDA kernels")
     blocks = max(1, min(launch.max_blocks, -(-n // launch.threads)))
     return blocks, launch.threads

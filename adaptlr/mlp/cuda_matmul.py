@@ -28,7 +28,7 @@ import numpy as np
 from numba import cuda, from_dtype
 
 from ..targets import FASTMATH
-from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH
+from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH, ensure_cuda
 
 _SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -103,6 +103,7 @@ def gemm(A, B, C, *, trans_a=False, trans_b=False, square_a=False, square_b=Fals
     ``C`` (so NaN there does not propagate), as in BLAS. Shapes are checked
     here, on the host, with an error naming them.
     """
+    ensure_cuda("the CUDA matrix product")
     dt = np.dtype(C.dtype)
     if dt not in _SUPPORTED or A.dtype != dt or B.dtype != dt:
         raise TypeError(f"gemm needs float32 or float64 arrays of one dtype, got "

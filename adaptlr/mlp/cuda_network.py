@@ -128,10 +128,20 @@ class CudaMLP:
         self.loss = cuda.device_array(cap, dtype=dt)
         self.correct = cuda.device_array(cap, dtype=np.int32)
         self._empty = cuda.device_array(0, dtype=dt)
+        self._view_cache = {}
 
     # ------------------------------------------------------------ helpers
     def views(self, flat):
-        return layer_views(flat, self.sizes)
+        """Per-layer views of a flat device vector, cached per array object (a training
+        step reuses the same theta/g/curv/... arrays, so no view is rebuilt per step)."""
+        hit = self._view_cache.get(id(flat))
+        if hit is not None and hit[0] is flat:
+            return hit[1]
+        if len(self._view_cache) > 64:
+            self._view_cache.clear()
+        v = layer_views(flat, self.sizes)
+        self._view_cache[id(flat)] = (flat, v)
+        return v
 
     def _buffers(self, which):
         dt, cap = self.dtype, self.capacity
