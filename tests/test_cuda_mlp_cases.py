@@ -406,8 +406,8 @@ def test_reference_bbprop_is_exact_gauss_newton_diagonal_for_one_layer():
 
 
 # --------------------------------------------------------------------------- passes
-CASES = [([7, 5, 3], "tanh", "softmax"), ([7, 5, 3], "relu", "linear"),
-         ([7, 6, 5, 3], "logistic", "softmax")]
+CASES = [([7, 5, 3], "tanh", "softmax", np.float32), ([7, 5, 3], "tanh", "softmax", np.float64),
+         ([7, 5, 3], "relu", "linear", np.float64), ([7, 6, 5, 3], "logistic", "softmax", np.float32)]
 
 
 def run_passes(sizes, act, output, dt, l2, launch=LAUNCH, batch=5, capacity=6):
@@ -428,8 +428,7 @@ def run_passes(sizes, act, output, dt, l2, launch=LAUNCH, batch=5, capacity=6):
                 gsq=s.copy_to_host(), hv=hv.copy_to_host(), Z=net.Z[:batch].copy_to_host())
 
 
-@pytest.mark.parametrize("dt", DTYPES)
-@pytest.mark.parametrize("sizes,act,output", CASES)
+@pytest.mark.parametrize("sizes,act,output,dt", CASES)
 def test_passes_match_references(sizes, act, output, dt):
     l2 = 0.05
     r = run_passes(sizes, act, output, dt, l2)
@@ -473,3 +472,32 @@ def test_cuda_mlp_rejects_bad_arguments():
         net.forward(dev(np.zeros(8)), 5)
     with pytest.raises(ValueError, match="length 7"):
         net.views(dev(np.zeros(7)))
+
+
+@pytest.mark.parametrize("sizes,act,output,dt", [([7, 5, 3], "tanh", "softmax", np.float32),
+                                                 ([7, 6, 5, 3], "relu", "linear", np.float32),
+                                                 ([7, 5, 3], "logistic", "softmax", np.float64)])
+def test_passes_match_cpu_mlp_functions(sizes, act, output, dt):
+    """Each device pass against its CPU twin in adaptlr.mlp (MLP.evaluate, gradient, bbprop,
+    grad_sq, gnvp) on the same parameters and minibatch."""
+    from adaptlr.mlp import MLP
+
+    net = MLP(sizes, activation=act, output=output, l2=0.01, dtype=dt, seed=2)
+    _, X, t = make_problem(sizes, output, dt, batch=5, seed=4)
+    v = np.random.default_rng(5).standard_normal(net.n_params).astype(dt)
+    m = CudaMLP(sizes, act, output, l2=0.01, dtype=dt, capacity=5, launch=LAUNCH)
+    th, vd = dev(net.theta), dev(v)
+    g, c, s, hv = (cuda.device_array(net.n_params, dtype=dt) for _ in range(4))
+    m.forward(th, 5, dev(X))
+    m.loss_delta(dev(t), 5, want_h=True)
+    m.backward(th, g, 5, gsq=s)
+    m.bbprop(th, c, 5)
+    m.gnvp(th, vd, hv, 5)
+    loss = m.loss.copy_to_host()[:5].astype(np.float64).mean()
+    m.add_l2(th, g, c, s, hv, vd)
+    k = dict(rtol=1e-4, atol=1e-5) if dt == np.float32 else dict(rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(loss, net.evaluate(X, t)[0], **k)
+    np.testing.assert_allclose(g.copy_to_host(), net.gradient(X, t)[1], **k)
+    np.testing.assert_allclose(c.copy_to_host(), net.bbprop(X), **k)
+    np.testing.assert_allclose(s.copy_to_host(), net.grad_sq(X, t), **k)
+    np.testing.assert_allclose(hv.copy_to_host(), net.gnvp(X, v), **k)
