@@ -81,7 +81,9 @@ def gemm_kernel(tile: int, dtype):
                     vb = vb * vb
             sb[ty, tx] = vb
             cuda.syncthreads()
-            kmax = min(T, K - k0)
+            kmax = K - k0  # (no min(): Numba's CUDA target mistypes min(literal, int))
+            if kmax > T:
+                kmax = T
             for kk in range(kmax):
                 acc += sa[ty, kk] * sb[kk, tx]
             cuda.syncthreads()
