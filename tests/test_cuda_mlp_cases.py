@@ -501,3 +501,10 @@ def test_passes_match_cpu_mlp_functions(sizes, act, output, dt):
     np.testing.assert_allclose(c.copy_to_host(), net.bbprop(X), **k)
     np.testing.assert_allclose(s.copy_to_host(), net.grad_sq(X, t), **k)
     np.testing.assert_allclose(hv.copy_to_host(), net.gnvp(X, v), **k)
+
+
+def test_cuda_mlp_rejects_bad_sizes_like_the_cpu_mlp():
+    with pytest.raises(ValueError, match=r"sizes\[1\] must be >= 1"):
+        CudaMLP([3, 0, 2])
+    with pytest.raises(ValueError, match="at least an input and an output"):
+        CudaMLP([3])

@@ -19,14 +19,16 @@ With ``delta_L = dl/dZ`` per sample (``p - onehot`` or ``Z - T``):
   gradient ``y_s delta_s^T`` because it is a rank-one outer product; with
   L2, ``mean_s (g_s + l2 w)^2 = gsq + l2 w (2 g + l2 w)``;
 * bbprop (Gauss-Newton diagonal, LeCun, Bottou, Orr, Mueller 1998;
-  vSGD paper Sec. 5): ``h_L = diag`` of the output Gauss-Newton matrix
+  Schaul, Zhang & LeCun 2013, Sec. 4.3 and Algorithm 1; same rules as
+  adaptlr/mlp/bbprop.py): ``h_L = diag`` of the output Gauss-Newton matrix
   (``p (1 - p)`` or 1), ``h_k = (h_{k+1} (W_k^2)^T) * f'(A_{k-1})^2``,
   ``curv_{W_k} = (Y_k^2)^T h_{k+1} / B + l2``,
-  ``curv_{b_k} = sum_rows(h_{k+1}) / B``; this is the diagonal estimate of
-  the vSGD paper, which ignores the off-diagonal terms of the back-propagated
-  matrices (it is not the exact Gauss-Newton diagonal);
+  ``curv_{b_k} = sum_rows(h_{k+1}) / B``; positive by construction (no
+  ``abs()`` needed, unlike py-optim); it drops the off-diagonal output terms
+  and the cross terms between units, so it equals the exact Gauss-Newton
+  diagonal only for the last layer (and for one hidden layer with MSE);
 * Gauss-Newton-vector product ``G v = J^T H_out J v / B + l2 v_W``
-  (Schraudolph 2002), by the R-operator: ``R(Y_0) = 0``,
+  (Schraudolph 2002; Pearlmutter 1994's R-operator; same as adaptlr/mlp/gnvp.py): ``R(Y_0) = 0``,
   ``R(A_k) = R(Y_k) W_k + Y_k V_{W_k} + v_{b_k}``,
   ``R(Y_{k+1}) = f'(A_k) R(A_k)``, then ``H_out R(Z)`` (``p*(r - p.r)`` or
   ``r``) is back-propagated exactly like ``delta``.
@@ -46,21 +48,12 @@ from . import cuda_losses as closs
 from .activations import output_code
 from .cuda_launch import CudaLaunch, check_launch
 from .cuda_matmul import gemm
-
-
-
-def flat_layout(sizes):
-    """Offsets of the flat buffer: blocks ``[W_0, b_0, W_1, b_1, ...]``, ``2L+1`` entries."""
-    offs = [0]
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        offs.append(offs[-1] + a * b)
-        offs.append(offs[-1] + b)
-    return np.asarray(offs, dtype=np.int64)
+from .layout import param_offsets, validate_sizes
 
 
 def layer_views(flat, sizes):
     """``[(W_0, b_0), ...]``: 2-D/1-D views of a flat (host or device) vector, no copy."""
-    offs = flat_layout(sizes)
+    offs = param_offsets(sizes)
     if flat.shape[0] != offs[-1]:
         raise ValueError(f"flat vector has length {flat.shape[0]}, the layout of layers "
                          f"{list(sizes)} needs {int(offs[-1])}")
@@ -95,9 +88,7 @@ class CudaMLP:
     def __init__(self, sizes, activation="tanh", output="softmax", l2=0.0, dtype=np.float32,
                  capacity=100, launch: CudaLaunch | None = None):
         require_cuda("the CUDA MLP")
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list at least two positive layer widths, got {sizes}")
+        sizes = [int(s) for s in validate_sizes(sizes)]
         dt = np.dtype(dtype)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be float32 or float64, got {dt}")
@@ -112,7 +103,7 @@ class CudaMLP:
         self.dtype = dt
         self.capacity = int(capacity)
         self.launch = check_launch(launch)
-        self.offsets = flat_layout(sizes)
+        self.offsets = param_offsets(sizes)
         self.n_params = int(self.offsets[-1])
         L = len(sizes) - 1
         self.n_layers = L
