@@ -1,0 +1,805 @@
+"""``performance``: speed of adaptlr's kernels and training against the machine's limits.
+
+The speed sections of issues 2 (optimizer kernels), 4 (MLP training) and 7 (GPU), as a
+study whose results are one xarray Dataset like every study's. Run it serially:
+
+    python -m studies run performance --workers 1          # full form (about 15 min)
+    python -m studies run performance --workers 1 --quick  # smoke form (under a minute)
+
+(each trial also takes an exclusive file lock while it measures, so trials never time
+each other even with more workers; but then every worker gets ``cores // workers``
+threads, so the figures would be for fewer threads: the Dataset records the count).
+
+Grid: problems = sections ``kernels``, ``mlp``, ``gpu``; settings = every registered
+optimizer (``adaptlr.optimizers.names()``, default hyperparameters); one seed (timings
+are repeated inside a trial; medians are stored). Every ratio in a trial is against a
+limit measured *in the same trial* (same process, interleaved rounds), because the
+machine is shared and its load changes between trials.
+
+kernels (issue 2)
+    For ``n`` = 1M and 10M float32 elements: the raw flat kernel ``step_flat`` (one
+    block), the Python API ``opt.step`` with ``check_finite`` False/True, STREAM-like
+    copy and triad (Numba ``prange``) and NumPy copy, torch.optim's fastest CPU path for
+    the same method (fused where torch has one, else foreach) and torch's fused Adam,
+    in interleaved rounds; the fast-math build (``ADAPTLR_FASTMATH=1``) in a subprocess
+    with its own Numba cache. Effective GB/s = bytes the method must move per element
+    (table below, from its equations) x n / median step time.
+    Targets: every method >= torch fused Adam's GB/s; AdaDelta and RMSprop >= 5x
+    torch's own path.
+mlp (issue 4)
+    784-500-300-10 tanh, softmax cross-entropy, float32, MNIST. Epoch (60,000 samples,
+    minibatch 100) time of ``adaptlr.mlp.train`` = 600 x the per-step time from two runs
+    (1 and 2 epochs, full-set evaluations at epoch 0 and the last only, so they cancel);
+    PyTorch on the CPU with the same network, optimizer, batch size and thread count;
+    the lower bound = 600 x the sum of the measured times of the step's matrix products
+    at exactly these shapes (forward X W, weight gradients X^T D, input gradients D W^T
+    except for the first layer: 2.486 MFLOP per sample, 149.2 GFLOP per epoch; best of
+    NumPy's BLAS and Numba's np.dot, which calls SciPy's BLAS). Batch size 1: samples/s
+    of adaptlr (a subset, same two-run difference) and of PyTorch (a Python loop).
+    bbprop's extra cost (methods that need curvature) = t_step / (t_step - t_bbprop),
+    t_bbprop the median time of one compiled bbprop call on one sample.
+    Targets (stated for these methods in the issue): AdaDelta >= 1.5x PyTorch and within
+    1.4x of the bound; SGD at batch 1 >= 5x PyTorch; vSGD-l's bbprop cost <= 1.6x.
+gpu (issue 7)
+    On a real CUDA device only (not the simulator): the CUDA twin's GB/s vs the card's
+    device-to-device copy, one MNIST epoch vs PyTorch CUDA, and quick training runs'
+    trials per second with 1, 2, 4 runs sharing the GPU (AdaDelta). Otherwise the trial
+    stores ``gpu_measured = 0`` and the message "not measured: no CUDA device".
+
+Choices where the issue is silent (also in the Dataset's ``description``):
+
+* bytes per element count what the equations must read and write once (write-allocate
+  traffic not counted, as in STREAM); two-phase methods (vSGD-b/g, SMD) also have a
+  ``passes`` count of what a two-pass implementation moves;
+* vSGD methods are timed in their minibatch form (``gsq`` given, ``nbatch = 100``);
+  the gradient alternates sign between timed steps so no state overflows or turns
+  denormal; 20 untimed steps first (past vSGD's slow start);
+* the non-finite check cost = median API step with the check / without it;
+* torch's hyperparameters are mapped from adaptlr's defaults; where update forms
+  differ the bytes moved are the same (see studies/perf_torch.py);
+* the PyTorch MLP draws a fresh permutation per epoch and drops the last partial
+  minibatch, as ``train`` does;
+* machine facts (CPU model, cores, threads, BLAS, versions) are measured on the worker
+  and stored as JSON in each trial's ``message``; :func:`dataset_attrs` turns them into
+  Dataset attributes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import perf_kernels, perf_machine
+from .spec import Study
+
+#: published / orientation figures from the issue (same kind of machine, 2 threads, 10M float32)
+ORIENTATION = {
+    "torch fused Adam": "~43 GB/s",
+    "torch Adadelta (foreach, no fused path)": "~4.5 GB/s",
+    "plain Numba prange AdaDelta, no fast-math": "~25 GB/s",
+    "plain Numba prange AdaDelta, fast-math": "~45 GB/s",
+}
+
+#: targets of the issues: name -> description
+TARGETS = {
+    "target_kernel_ge_torch_adam": "kernel GB/s >= torch fused Adam GB/s (every method, each size)",
+    "target_kernel_5x_torch": "kernel >= 5x torch's own path (AdaDelta and RMSprop)",
+    "target_mlp_1p5x_torch": "MNIST epoch >= 1.5x PyTorch's speed (AdaDelta, batch 100)",
+    "target_mlp_within_1p4x_bound": "MNIST epoch <= 1.4x the GEMM lower bound (AdaDelta)",
+    "target_b1_5x_torch": "batch-1 samples/s >= 5x PyTorch (SGD)",
+    "target_bbprop_le_1p6": "step with bbprop <= 1.6x the same step without it (vSGD-l)",
+}
+
+LOCK_PATH = Path(tempfile.gettempdir()) / "adaptlr-performance.lock"
+
+
+def _method_names() -> list[str]:
+    from adaptlr import optimizers
+
+    return list(optimizers.names())
+
+
+def allowed() -> dict:
+    """Every registered optimizer, with no hyperparameters (defaults are timed)."""
+    return {m: () for m in _method_names()}
+
+
+# ---------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def exclusive_machine(path: Path = LOCK_PATH):
+    """Hold an exclusive lock so two timing trials on this machine never overlap."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def _flag(ok) -> float:
+    """1.0 / 0.0 for a pass/fail comparison, NaN when it could not be evaluated."""
+    if ok is None:
+        return float("nan")
+    return 1.0 if bool(ok) else 0.0
+
+
+def _cmp(value: float, limit: float, ge: bool = True) -> float:
+    if not (np.isfinite(value) and np.isfinite(limit)):
+        return float("nan")
+    return _flag(value >= limit if ge else value <= limit)
+
+
+def _message(notes: list[str]) -> str:
+    return json.dumps({"machine": perf_machine.machine_info(), "notes": notes}, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------- sections
+def _kernels(spec: dict, notes: list) -> dict:
+    p = spec["problem_params"]
+    method = spec["optimizer"]
+    sizes = [int(s) for s in p["sizes"]]
+    repeats = int(p["repeats"])
+    from . import perf_torch
+
+    perf_torch.set_threads(_threads())
+    K = len(sizes)
+    v = {k: np.full(K, np.nan) for k in (
+        "step_time", "gbps", "api_step_time", "api_checked_step_time", "check_finite_cost",
+        "copy_gbps", "triad_gbps", "numpy_copy_gbps", "fraction_of_copy", "torch_step_time",
+        "torch_gbps", "torch_adam_gbps", "speedup_vs_torch", "ratio_vs_torch_adam",
+        "fastmath_step_time", "fastmath_gbps", "fastmath_speedup",
+        "target_ge_torch_adam", "target_5x_torch")}
+    must = passes = 0
+    torch_path = -1
+    finite = 1
+    for i, n in enumerate(sizes):
+        r = perf_kernels.measure(method, n, repeats, seed=int(spec["seed"]))
+        med, nb = r["median"], r["bandwidth_bytes"]
+        must, passes = r["bytes_per_element"], r["passes_bytes_per_element"]
+        if not r["bytes_known"]:
+            notes.append(f"{method}: no byte count from its equations in BYTES_TABLE; counted "
+                         "every input and state row once (read) and state rows + x (write)")
+        finite &= int(r["state_finite"])
+        B = must * n
+        v["step_time"][i] = med["kernel"]
+        v["gbps"][i] = B / med["kernel"] / 1e9
+        v["api_step_time"][i] = med["api"]
+        v["api_checked_step_time"][i] = med["api_checked"]
+        v["check_finite_cost"][i] = med["api_checked"] / med["api"]
+        v["copy_gbps"][i] = nb["copy_numba"] / med["copy_numba"] / 1e9
+        v["triad_gbps"][i] = nb["triad_numba"] / med["triad_numba"] / 1e9
+        v["numpy_copy_gbps"][i] = nb["copy_numpy"] / med["copy_numpy"] / 1e9
+        v["fraction_of_copy"][i] = v["gbps"][i] / v["copy_gbps"][i]
+        if "torch" in med:
+            v["torch_step_time"][i] = med["torch"]
+            v["torch_gbps"][i] = B / med["torch"] / 1e9
+            v["speedup_vs_torch"][i] = med["torch"] / med["kernel"]
+            torch_path = perf_torch.PATH_CODES[r["torch_paths"]["torch"]]
+        if "torch_adam" in med:
+            v["torch_adam_gbps"][i] = r["adam_bytes_per_element"] * n / med["torch_adam"] / 1e9
+            v["ratio_vs_torch_adam"][i] = v["gbps"][i] / v["torch_adam_gbps"][i]
+        v["target_ge_torch_adam"][i] = _cmp(v["gbps"][i], v["torch_adam_gbps"][i])
+        if method in ("adadelta", "rmsprop"):
+            v["target_5x_torch"][i] = _cmp(v["speedup_vs_torch"][i], 5.0)
+    if perf_torch.torch_module() is None:
+        notes.append("torch is not installed: torch references are NaN")
+    elif method not in perf_torch.TORCH_METHODS:
+        notes.append(f"torch.optim has no {method}: its own-path reference is NaN")
+    if not finite:
+        notes.append("the benchmark state became non-finite: timings may not be representative")
+    if p.get("fastmath", True):
+        fm, note = perf_kernels.fastmath_child_times(method, sizes, repeats, int(spec["seed"]))
+        if note:
+            notes.append(note)
+        v["fastmath_step_time"][:] = fm
+        v["fastmath_gbps"][:] = must * np.array(sizes) / np.array(fm, dtype=float) / 1e9
+        v["fastmath_speedup"][:] = v["step_time"] / v["fastmath_step_time"]
+    else:
+        notes.append("fast-math variant not measured (fastmath=False in this form)")
+    out = {(k.replace("target_", "target_kernel_") if k.startswith("target_") else f"kernel_{k}"):
+           (("size",), a) for k, a in v.items()}
+    out["kernel_n_elements"] = (("size",), np.array(sizes, dtype=np.int64))
+    out["kernel_bytes_per_element"] = ((), must)
+    out["kernel_passes_bytes_per_element"] = ((), passes)
+    out["kernel_torch_path"] = ((), torch_path)
+    out["kernel_state_finite"] = ((), finite)
+    return out
+
+
+def _mnist(n_samples: int):
+    from adaptlr.data import load_mnist
+
+    d = load_mnist(preprocess="scale", dtype=np.float32)
+    return d.X_train[:n_samples], d.y_train[:n_samples], d.checksums
+
+
+def _mlp(spec: dict, notes: list) -> dict:
+    from adaptlr import optimizers
+
+    from . import perf_mlp, perf_torch
+
+    p = spec["problem_params"]
+    method = spec["optimizer"]
+    sizes = [int(s) for s in p["layers"]]
+    B = int(p["batch_size"])
+    N = int(p["n_samples"])
+    threads = _threads()
+    perf_torch.set_threads(threads)
+    X, y, _ = _mnist(max(N, int(p["b1_samples"]), int(p["torch_b1_samples"])))
+    Xe, ye = X[:N], y[:N]
+    opt = optimizers.make(method)
+    nan = float("nan")
+    out = {}
+    # minibatch epoch
+    r = perf_mlp.train_step_time(method, Xe, ye, sizes, batch_size=B,
+                                 extra_epochs=int(p["extra_epochs"]), seed=int(spec["seed"]))
+    steps = N // B
+    epoch = r["step_time"] * steps
+    diverged = r["diverged"]
+    tt = perf_torch.mlp_epoch_time(method, Xe, ye, sizes, batch_size=B, seed=int(spec["seed"]),
+                                   hyper=opt.hyperparameters, repeats=int(p["torch_repeats"]))
+    torch_epoch, torch_path = (tt if tt is not None else (nan, None))
+    g = perf_mlp.gemm_bound(sizes, B, N, repeats=int(p["gemm_repeats"]))
+    out["mlp_train_loss"] = (("epoch",), r["train_loss"])
+    out["mlp_n_samples"] = ((), N)
+    out["mlp_batch_size"] = ((), B)
+    out["mlp_epoch_time"] = ((), epoch)
+    out["mlp_samples_per_s"] = ((), steps * B / epoch if epoch > 0 else nan)
+    out["mlp_torch_epoch_time"] = ((), torch_epoch)
+    out["mlp_torch_path"] = ((), perf_torch.PATH_CODES[torch_path])
+    out["mlp_speedup_vs_torch"] = ((), torch_epoch / epoch)
+    out["mlp_gemm_bound_time"] = ((), g["bound_time"])
+    out["mlp_gemm_numpy_time"] = ((), g["numpy_time"])
+    out["mlp_gemm_numba_time"] = ((), g["numba_time"])
+    out["mlp_gemm_gflop"] = ((), g["gflop"])
+    out["mlp_gemm_gflops"] = ((), g["rate_gflops"])
+    out["mlp_ratio_to_bound"] = ((), epoch / g["bound_time"])
+    is_ad = method == "adadelta"
+    out["target_mlp_1p5x_torch"] = ((), _cmp(torch_epoch / epoch, 1.5) if is_ad else nan)
+    out["target_mlp_within_1p4x_bound"] = ((), _cmp(epoch / g["bound_time"], 1.4, ge=False)
+                                           if is_ad else nan)
+    # batch size 1
+    nb1 = int(p["b1_samples"])
+    r1 = perf_mlp.train_step_time(method, X[:nb1], y[:nb1], sizes, batch_size=1,
+                                  extra_epochs=1, seed=int(spec["seed"]))
+    diverged |= r1["diverged"]
+    b1_rate = 1.0 / r1["step_time"] if r1["step_time"] > 0 else nan
+    tb = perf_torch.batch1_samples_per_s(method, X, y, sizes, n_samples=int(p["torch_b1_samples"]),
+                                         hyper=opt.hyperparameters, seed=int(spec["seed"]))
+    torch_b1 = tb[0] if tb is not None else nan
+    out["mlp_b1_samples_per_s"] = ((), b1_rate)
+    out["mlp_b1_torch_samples_per_s"] = ((), torch_b1)
+    out["mlp_b1_speedup_vs_torch"] = ((), b1_rate / torch_b1)
+    out["target_b1_5x_torch"] = ((), _cmp(b1_rate / torch_b1, 5.0) if method == "sgd" else nan)
+    bb_time = ratio = nan
+    if opt.needs_curvature:
+        bb_time = perf_mlp.bbprop_call_time(X, sizes, batch_size=1)
+        t_step = r1["step_time"]
+        ratio = t_step / (t_step - bb_time) if t_step > bb_time else float("inf")
+    out["mlp_bbprop_time"] = ((), bb_time)
+    out["mlp_bbprop_cost_ratio"] = ((), ratio)
+    out["target_bbprop_le_1p6"] = ((), _cmp(ratio, 1.6, ge=False) if method == "vsgd-l" else nan)
+    out["mlp_diverged"] = ((), int(diverged))
+    if diverged:
+        notes.append(f"{method} diverged during a timing run (default hyperparameters): its "
+                     "MLP times are NaN")
+    if tt is None:
+        notes.append(f"no PyTorch reference for {method} (torch missing or no such optimizer)")
+    return out
+
+
+def _gpu(spec: dict, notes: list) -> dict:
+    from . import perf_gpu
+
+    ok, why = perf_gpu.gpu_status()
+    if not ok:
+        notes.append(why)
+        return {"gpu_measured": ((), 0)}
+    p = spec["problem_params"]
+    method = spec["optimizer"]
+    sizes = [int(s) for s in p["sizes"]]
+    K = len(sizes)
+    v = {k: np.full(K, np.nan) for k in ("step_time", "gbps", "copy_gbps", "fraction_of_copy")}
+    for i, n in enumerate(sizes):
+        r = perf_gpu.kernel_times(method, n, int(p["repeats"]))
+        v["step_time"][i] = r["step_time"]
+        v["gbps"][i] = r["bytes"] / r["step_time"] / 1e9
+        v["copy_gbps"][i] = r["copy_bytes"] / r["copy_time"] / 1e9
+        v["fraction_of_copy"][i] = v["gbps"][i] / v["copy_gbps"][i]
+    out = {f"gpu_{k}": (("gpu_size",), a) for k, a in v.items()}
+    out["gpu_n_elements"] = (("gpu_size",), np.array(sizes, dtype=np.int64))
+    out["gpu_measured"] = ((), 1)
+    notes.append(f"GPU: {perf_gpu.device_name()}")
+    nan = float("nan")
+    layers = [int(s) for s in p["layers"]]
+    B = int(p["batch_size"])
+    if method in p.get("epoch_methods", ["adadelta"]):
+        X, y, _ = _mnist(int(p["n_samples"]))
+        r = perf_gpu.epoch_step_time(method, X, y, layers, batch_size=B)
+        epoch = r["step_time"] * (X.shape[0] // B)
+        tt = perf_gpu.torch_cuda_epoch_time(method, X, y, layers, batch_size=B)
+        t_epoch = tt[0] if tt is not None else nan
+        if tt is None:
+            notes.append("no PyTorch CUDA reference (torch without CUDA, or no such optimizer)")
+        out["gpu_epoch_time"] = ((), epoch)
+        out["gpu_torch_epoch_time"] = ((), t_epoch)
+        out["gpu_speedup_vs_torch"] = ((), t_epoch / epoch)
+        conc = [int(k) for k in p["concurrency"]]
+        Xq, yq = X[:int(p["concurrent_samples"])], y[:int(p["concurrent_samples"])]
+        rates = perf_gpu.trials_per_second(method, Xq, yq, layers, conc, batch_size=B)
+        out["gpu_trials_per_s"] = (("concurrency",), np.array(rates))
+        out["gpu_concurrency"] = (("concurrency",), np.array(conc, dtype=np.int64))
+    return out
+
+
+SECTIONS = {"kernels": _kernels, "mlp": _mlp, "gpu": _gpu}
+
+
+def trial(spec: dict) -> dict:
+    """One section for one optimizer; every ratio is against limits measured here."""
+    p = spec["problem_params"]
+    section = p.get("section")
+    if section not in SECTIONS:
+        raise ValueError(f"unknown performance section {section!r}; allowed: {sorted(SECTIONS)}")
+    notes: list[str] = []
+    with exclusive_machine():
+        threads = _threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if threads < (cores or 1):
+            notes.append(f"ran with {threads} Numba threads on {cores} usable cores (run with "
+                         "--workers 1 for the machine's full figures)")
+        out = SECTIONS[section](spec, notes)
+    out["threads"] = ((), threads)
+    out["cores"] = ((), int(cores or 0))
+    out["message"] = _message(notes)
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+VARIABLES = {
+    "threads": {"long_name": "Numba threads", "units": "1",
+                "description": "numba.get_num_threads() in the trial (torch used the same)"},
+    "cores": {"long_name": "usable cores", "units": "1", "description": "len(sched_getaffinity)"},
+    "kernel_n_elements": {"long_name": "elements", "units": "1",
+                          "description": "float32 elements of the flat parameter vector"},
+    "kernel_step_time": {"long_name": "kernel step time", "units": "s",
+                         "description": "median time of one raw step_flat call"},
+    "kernel_gbps": {"long_name": "kernel effective bandwidth", "units": "GB/s",
+                    "description": "kernel_bytes_per_element x n / kernel_step_time / 1e9"},
+    "kernel_bytes_per_element": {"long_name": "bytes per element", "units": "B",
+                                 "description": "bytes the method's equations must read and write "
+                                                "per element per step (float32)"},
+    "kernel_passes_bytes_per_element": {
+        "long_name": "bytes per element of a two-pass implementation", "units": "B",
+        "description": "with the second pass over g (and v) of block-reduction methods"},
+    "kernel_api_step_time": {"long_name": "API step time", "units": "s",
+                             "description": "median opt.step([x], [g], state, check_finite=False)"},
+    "kernel_api_checked_step_time": {"long_name": "API step time with check", "units": "s",
+                                     "description": "median opt.step(..., check_finite=True)"},
+    "kernel_check_finite_cost": {"long_name": "cost of the non-finite check", "units": "1",
+                                 "description": "api_checked_step_time / api_step_time"},
+    "kernel_copy_gbps": {"long_name": "copy bandwidth (Numba prange)", "units": "GB/s",
+                         "description": "b[i] = a[i], 2 x 4 x n bytes, same trial"},
+    "kernel_triad_gbps": {"long_name": "triad bandwidth (Numba prange)", "units": "GB/s",
+                          "description": "a[i] = b[i] + s c[i], 3 x 4 x n bytes, same trial"},
+    "kernel_numpy_copy_gbps": {"long_name": "copy bandwidth (NumPy)", "units": "GB/s",
+                               "description": "np.copyto(b, a), same trial"},
+    "kernel_fraction_of_copy": {"long_name": "fraction of copy bandwidth", "units": "1",
+                                "description": "kernel_gbps / kernel_copy_gbps"},
+    "kernel_torch_step_time": {"long_name": "torch step time", "units": "s",
+                               "description": "median optimizer.step() of torch's fastest path"},
+    "kernel_torch_gbps": {"long_name": "torch effective bandwidth", "units": "GB/s",
+                          "description": "same byte count as ours / torch step time"},
+    "kernel_torch_path": {"long_name": "torch path", "units": "1",
+                          "description": "-1 none, 0 for-loop, 1 foreach, 2 fused"},
+    "kernel_torch_adam_gbps": {"long_name": "torch fused Adam bandwidth", "units": "GB/s",
+                               "description": "28 B/element / torch fused Adam step, same trial"},
+    "kernel_speedup_vs_torch": {"long_name": "speed-up vs torch's own path", "units": "1",
+                                "description": "torch step time / kernel step time"},
+    "kernel_ratio_vs_torch_adam": {"long_name": "GB/s ratio vs torch fused Adam", "units": "1",
+                                   "description": "kernel_gbps / kernel_torch_adam_gbps"},
+    "kernel_fastmath_step_time": {"long_name": "fast-math kernel step time", "units": "s",
+                                  "description": "ADAPTLR_FASTMATH=1 subprocess, own Numba cache"},
+    "kernel_fastmath_gbps": {"long_name": "fast-math effective bandwidth", "units": "GB/s",
+                             "description": "bytes / fast-math step time"},
+    "kernel_fastmath_speedup": {"long_name": "fast-math speed-up", "units": "1",
+                                "description": "kernel_step_time / kernel_fastmath_step_time"},
+    "kernel_state_finite": {"long_name": "state stayed finite", "units": "1",
+                            "description": "1 if x and the state were finite after timing"},
+    "target_kernel_ge_torch_adam": {"long_name": "target: >= torch fused Adam GB/s", "units": "1",
+                             "description": "1 pass, 0 fail, NaN not evaluated"},
+    "target_kernel_5x_torch": {"long_name": "target: >= 5x torch's own path", "units": "1",
+                        "description": "AdaDelta and RMSprop; 1 pass, 0 fail, NaN not applicable"},
+    "mlp_n_samples": {"long_name": "samples per epoch", "units": "1", "description": ""},
+    "mlp_train_loss": {"long_name": "training loss of the timed run", "units": "1",
+                       "description": "mean cross-entropy on the epoch's samples before (epoch 0) "
+                                      "and after the timed 1-epoch run (batch 100): evidence that "
+                                      "the timed training learned"},
+    "mlp_batch_size": {"long_name": "minibatch size", "units": "1", "description": ""},
+    "mlp_epoch_time": {"long_name": "epoch time", "units": "s",
+                       "description": "steps per epoch x per-step time of adaptlr.mlp.train "
+                                      "(two-run difference; evaluations excluded)"},
+    "mlp_samples_per_s": {"long_name": "training samples per second", "units": "1/s",
+                          "description": "minibatch training"},
+    "mlp_torch_epoch_time": {"long_name": "PyTorch epoch time", "units": "s",
+                             "description": "same network, optimizer, batch size, threads"},
+    "mlp_torch_path": {"long_name": "torch optimizer path", "units": "1",
+                       "description": "-1 none, 0 for-loop, 1 foreach, 2 fused"},
+    "mlp_speedup_vs_torch": {"long_name": "speed-up vs PyTorch", "units": "1",
+                             "description": "mlp_torch_epoch_time / mlp_epoch_time"},
+    "mlp_gemm_bound_time": {"long_name": "GEMM lower bound of the epoch", "units": "s",
+                            "description": "steps x sum of the best measured product times"},
+    "mlp_gemm_numpy_time": {"long_name": "epoch GEMM time with NumPy's BLAS", "units": "s",
+                            "description": ""},
+    "mlp_gemm_numba_time": {"long_name": "epoch GEMM time with Numba np.dot", "units": "s",
+                            "description": "Numba calls SciPy's BLAS"},
+    "mlp_gemm_gflop": {"long_name": "matrix-product work of the epoch", "units": "GFLOP",
+                       "description": "sum of 2 m k n over the products x steps"},
+    "mlp_gemm_gflops": {"long_name": "GEMM rate at the network's shapes", "units": "GFLOP/s",
+                        "description": "mlp_gemm_gflop / mlp_gemm_bound_time"},
+    "mlp_ratio_to_bound": {"long_name": "epoch time / lower bound", "units": "1",
+                           "description": ""},
+    "mlp_b1_samples_per_s": {"long_name": "batch-1 samples per second", "units": "1/s",
+                             "description": "adaptlr.mlp.train, batch size 1, two-run difference"},
+    "mlp_b1_torch_samples_per_s": {"long_name": "PyTorch batch-1 samples per second",
+                                   "units": "1/s", "description": "Python loop over samples"},
+    "mlp_b1_speedup_vs_torch": {"long_name": "batch-1 speed-up vs PyTorch", "units": "1",
+                                "description": ""},
+    "mlp_bbprop_time": {"long_name": "one bbprop call, batch 1", "units": "s",
+                        "description": "median over calls"},
+    "mlp_bbprop_cost_ratio": {"long_name": "bbprop extra cost ratio", "units": "1",
+                              "description": "t_step / (t_step - t_bbprop), batch 1"},
+    "mlp_diverged": {"long_name": "diverged in a timing run", "units": "1", "description": ""},
+    "target_mlp_1p5x_torch": {"long_name": "target: epoch >= 1.5x PyTorch", "units": "1",
+                              "description": "AdaDelta; NaN for other methods"},
+    "target_mlp_within_1p4x_bound": {"long_name": "target: epoch <= 1.4x bound", "units": "1",
+                                     "description": "AdaDelta; NaN for other methods"},
+    "target_b1_5x_torch": {"long_name": "target: batch 1 >= 5x PyTorch", "units": "1",
+                           "description": "SGD; NaN for other methods"},
+    "target_bbprop_le_1p6": {"long_name": "target: bbprop cost <= 1.6x", "units": "1",
+                             "description": "vSGD-l; NaN for other methods"},
+    "gpu_measured": {"long_name": "GPU measured", "units": "1",
+                     "description": "0 when no real CUDA device was present"},
+    "gpu_n_elements": {"long_name": "GPU elements", "units": "1", "description": ""},
+    "gpu_step_time": {"long_name": "CUDA twin step time", "units": "s", "description": ""},
+    "gpu_gbps": {"long_name": "CUDA twin effective bandwidth", "units": "GB/s", "description": ""},
+    "gpu_copy_gbps": {"long_name": "device-to-device copy bandwidth", "units": "GB/s",
+                      "description": "same trial"},
+    "gpu_fraction_of_copy": {"long_name": "fraction of device copy bandwidth", "units": "1",
+                             "description": ""},
+    "gpu_epoch_time": {"long_name": "GPU epoch time", "units": "s", "description": ""},
+    "gpu_torch_epoch_time": {"long_name": "PyTorch CUDA epoch time", "units": "s",
+                             "description": ""},
+    "gpu_speedup_vs_torch": {"long_name": "GPU speed-up vs PyTorch CUDA", "units": "1",
+                             "description": ""},
+    "gpu_trials_per_s": {"long_name": "quick trials per second sharing the GPU", "units": "1/s",
+                         "description": "k runs in k threads"},
+    "gpu_concurrency": {"long_name": "concurrent trials", "units": "1", "description": ""},
+}
+
+
+def machine_from(ds) -> dict:
+    """The machine record of the first trial that has one (from its ``message`` JSON)."""
+    if "message" not in ds:
+        return {}
+    for m in np.asarray(ds["message"].values).ravel():
+        try:
+            rec = json.loads(str(m))
+        except (TypeError, ValueError):
+            continue
+        if isinstance(rec, dict) and "machine" in rec:
+            return rec["machine"]
+    return {}
+
+
+def dataset_attrs(ds) -> dict:
+    """Global attributes with the machine the timings were taken on (str/int only)."""
+    m = machine_from(ds)
+    if not m:
+        return {"perf_machine": "unknown (no trial recorded it)"}
+    attrs = {f"perf_{k}": (v if isinstance(v, (str, int)) and not isinstance(v, bool) else
+                           json.dumps(v, sort_keys=True))
+             for k, v in m.items()}
+    attrs["perf_targets"] = json.dumps(TARGETS, sort_keys=True)
+    return attrs
+
+
+def _sel(ds, problem, method):
+    opt = np.asarray(ds["optimizer"].values).astype(str)
+    idx = np.flatnonzero(opt == method)
+    if idx.size == 0 or problem not in list(ds["problem"].values.astype(str)):
+        return None
+    return ds.sel(problem=problem).isel(setting=int(idx[0]), seed=0)
+
+
+def _f(x, d=1):
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    if not math.isfinite(x):
+        return "n/a" if math.isnan(x) else "inf"
+    return f"{x:.{d}f}"
+
+
+def _pf(x):
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(x) else ("PASS" if x >= 0.5 else "FAIL")
+
+
+def report_markdown(ds) -> str:
+    methods = [str(m) for m in np.asarray(ds["optimizer"].values)]
+    lines = [f"# {ds.attrs.get('title', 'Performance')}", ""]
+    m = machine_from(ds)
+    if m:
+        lines += ["## Machine", "",
+                  f"* CPU: {m.get('cpu_model')} ({m.get('cpus_usable')} usable of "
+                  f"{m.get('cpu_count')} cpus), Numba threads {m.get('numba_threads')} "
+                  f"({m.get('numba_threading_layer')}), fast-math {m.get('fastmath')}",
+                  f"* BLAS: NumPy {m.get('numpy_blas')}; SciPy {m.get('scipy_blas')}",
+                  f"* versions: {json.dumps(m.get('versions', {}), sort_keys=True)}", ""]
+    lines += ["## Bytes per element (float32) counted from the equations", "",
+              "| method | reads | writes | bytes | two-pass bytes |", "|---|---|---|---|---|"]
+    for meth in methods:
+        if meth in perf_kernels.BYTES_TABLE:
+            r, w, e = perf_kernels.BYTES_TABLE[meth]
+            b, bp, _ = perf_kernels.bytes_per_element(meth)
+            lines.append(f"| {meth} | {', '.join(r)} | {', '.join(w)} | {b} | {bp} |")
+    lines.append("")
+    if "kernel_gbps" in ds:
+        lines += ["## Optimizer kernels (issue 2): medians, same-trial limits", ""]
+        lines += ["Orientation from the issue (2 threads, 10M float32): " +
+                  "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()), ""]
+        lines += ["| method | n | GB/s | fast-math GB/s | copy | triad | NumPy copy | torch own "
+                  "(path) | torch fused Adam | x torch | / Adam | check cost | >= Adam | 5x torch |",
+                  "|" + "---|" * 14]
+        paths = {-1: "-", 0: "for-loop", 1: "foreach", 2: "fused"}
+        for meth in methods:
+            s = _sel(ds, "kernels", meth)
+            if s is None:
+                continue
+            for i in range(s.sizes.get("size", 0)):
+                n = s["kernel_n_elements"].values[i]
+                if not np.isfinite(n):
+                    continue
+                tp = s["kernel_torch_path"].values
+                tp = paths.get(int(tp) if np.isfinite(tp) else -1, "?")
+                lines.append(
+                    f"| {meth} | {int(n):,} | {_f(s['kernel_gbps'].values[i])} | "
+                    f"{_f(s['kernel_fastmath_gbps'].values[i])} | {_f(s['kernel_copy_gbps'].values[i])} | "
+                    f"{_f(s['kernel_triad_gbps'].values[i])} | {_f(s['kernel_numpy_copy_gbps'].values[i])} | "
+                    f"{_f(s['kernel_torch_gbps'].values[i])} ({tp}) | "
+                    f"{_f(s['kernel_torch_adam_gbps'].values[i])} | "
+                    f"{_f(s['kernel_speedup_vs_torch'].values[i], 2)} | "
+                    f"{_f(s['kernel_ratio_vs_torch_adam'].values[i], 2)} | "
+                    f"{_f(s['kernel_check_finite_cost'].values[i], 2)} | "
+                    f"{_pf(s['target_kernel_ge_torch_adam'].values[i])} | "
+                    f"{_pf(s['target_kernel_5x_torch'].values[i])} |")
+        lines.append("")
+    if "mlp_epoch_time" in ds:
+        lines += ["## MLP 784-500-300-10 on MNIST (issue 4)", "",
+                  "| method | epoch s | PyTorch s | x PyTorch | bound s | / bound | GEMM GFLOP/s | "
+                  "b1 samples/s | PyTorch b1 | x PyTorch b1 | bbprop ratio | targets |",
+                  "|" + "---|" * 12]
+        for meth in methods:
+            s = _sel(ds, "mlp", meth)
+            if s is None or not np.isfinite(s["mlp_n_samples"].values):
+                continue
+            flags = [f"{k[7:]}: {_pf(s[k].values)}" for k in (
+                "target_mlp_1p5x_torch", "target_mlp_within_1p4x_bound", "target_b1_5x_torch",
+                "target_bbprop_le_1p6") if k in s and _pf(s[k].values)]
+            lines.append(
+                f"| {meth} | {_f(s['mlp_epoch_time'].values, 2)} | "
+                f"{_f(s['mlp_torch_epoch_time'].values, 2)} | {_f(s['mlp_speedup_vs_torch'].values, 2)} | "
+                f"{_f(s['mlp_gemm_bound_time'].values, 2)} | {_f(s['mlp_ratio_to_bound'].values, 2)} | "
+                f"{_f(s['mlp_gemm_gflops'].values, 1)} | {_f(s['mlp_b1_samples_per_s'].values, 0)} | "
+                f"{_f(s['mlp_b1_torch_samples_per_s'].values, 0)} | "
+                f"{_f(s['mlp_b1_speedup_vs_torch'].values, 2)} | "
+                f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
+        n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
+        lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
+    lines += ["## GPU (issue 7)", ""]
+    measured = "gpu_measured" in ds and float(ds["gpu_measured"].max()) > 0
+    if not measured:
+        notes = set()
+        for msg in np.asarray(ds["message"].values).ravel():
+            try:
+                notes.update(n for n in json.loads(str(msg)).get("notes", []) if "not measured" in n)
+            except (TypeError, ValueError, AttributeError):
+                pass
+        lines += ["; ".join(sorted(notes)) or "not measured: no GPU trial in these results", ""]
+    else:
+        lines += ["| method | n | GB/s | device copy GB/s | fraction | epoch s | PyTorch CUDA s |",
+                  "|---|---|---|---|---|---|---|"]
+        for meth in methods:
+            s = _sel(ds, "gpu", meth)
+            if s is None or not float(s["gpu_measured"].values) > 0:
+                continue
+            for i in range(s.sizes.get("gpu_size", 0)):
+                lines.append(
+                    f"| {meth} | {_f(s['gpu_n_elements'].values[i], 0)} | {_f(s['gpu_gbps'].values[i])} | "
+                    f"{_f(s['gpu_copy_gbps'].values[i])} | {_f(s['gpu_fraction_of_copy'].values[i], 2)} | "
+                    f"{_f(s['gpu_epoch_time'].values, 2) if 'gpu_epoch_time' in s else 'n/a'} | "
+                    f"{_f(s['gpu_torch_epoch_time'].values, 2) if 'gpu_torch_epoch_time' in s else 'n/a'} |")
+        lines.append("")
+    # target summary
+    lines += ["## Targets", "", "| target | result |", "|---|---|"]
+    for k, desc in TARGETS.items():
+        if k in ds:
+            vals = np.asarray(ds[k].values, dtype=float).ravel()
+            vals = vals[np.isfinite(vals)]
+            res = "not evaluated" if vals.size == 0 else (
+                "PASS" if vals.min() >= 0.5 else f"FAIL ({int((vals < 0.5).sum())} of {vals.size})")
+        else:
+            res = "not evaluated"
+        lines.append(f"| {desc} | {res} |")
+    return "\n".join(lines) + "\n"
+
+
+def _kernels_png(ds, path: Path) -> Path | None:
+    if "kernel_gbps" not in ds:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    methods = [str(m) for m in np.asarray(ds["optimizer"].values)]
+    sel = [(m, _sel(ds, "kernels", m)) for m in methods]
+    sel = [(m, s) for m, s in sel if s is not None and np.isfinite(s["kernel_gbps"].values).any()]
+    if not sel:
+        return None
+    nsz = max(s.sizes.get("size", 1) for _, s in sel)
+    fig = Figure(figsize=(max(6, 1.0 * len(sel) + 2), 3.2 * nsz))
+    FigureCanvasAgg(fig)
+    for i in range(nsz):
+        ax = fig.add_subplot(nsz, 1, i + 1)
+        x = np.arange(len(sel))
+        ours = [float(s["kernel_gbps"].values[i]) for _, s in sel]
+        fm = [float(s["kernel_fastmath_gbps"].values[i]) for _, s in sel]
+        th = [float(s["kernel_torch_gbps"].values[i]) for _, s in sel]
+        ax.bar(x - 0.27, ours, 0.27, label="adaptlr")
+        ax.bar(x, fm, 0.27, label="adaptlr fast-math")
+        ax.bar(x + 0.27, th, 0.27, label="torch own path")
+        for var, style, lab in (("kernel_copy_gbps", "k--", "copy (prange)"),
+                                ("kernel_triad_gbps", "k:", "triad (prange)"),
+                                ("kernel_torch_adam_gbps", "r-.", "torch fused Adam")):
+            val = np.nanmedian([float(s[var].values[i]) for _, s in sel])
+            if np.isfinite(val):
+                ax.axhline(val, color=style[0], linestyle=style[1:], label=f"{lab} (median)")
+        n = np.nanmax([float(s["kernel_n_elements"].values[i]) for _, s in sel])
+        ax.set_title(f"n = {int(n):,} float32", fontsize=9)
+        ax.set_ylabel("effective GB/s")
+        ax.set_xticks(x)
+        ax.set_xticklabels([m for m, _ in sel], rotation=30, fontsize=8)
+        if i == 0:
+            ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _mlp_png(ds, path: Path) -> Path | None:
+    if "mlp_epoch_time" not in ds:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    methods = [str(m) for m in np.asarray(ds["optimizer"].values)]
+    sel = [(m, _sel(ds, "mlp", m)) for m in methods]
+    sel = [(m, s) for m, s in sel if s is not None and np.isfinite(s["mlp_n_samples"].values)]
+    if not sel:
+        return None
+    fig = Figure(figsize=(max(6, 0.9 * len(sel) + 2), 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(sel))
+    ax.bar(x - 0.2, [float(s["mlp_epoch_time"].values) for _, s in sel], 0.4, label="adaptlr")
+    ax.bar(x + 0.2, [float(s["mlp_torch_epoch_time"].values) for _, s in sel], 0.4,
+           label="PyTorch (same threads)")
+    bound = np.nanmedian([float(s["mlp_gemm_bound_time"].values) for _, s in sel])
+    if np.isfinite(bound):
+        ax.axhline(bound, color="k", linestyle="--", label="GEMM lower bound (median)")
+    ax.set_ylabel("seconds per epoch")
+    ax.set_xticks(x)
+    ax.set_xticklabels([m for m, _ in sel], rotation=30, fontsize=8)
+    ax.legend(fontsize=7)
+    ax.set_title("784-500-300-10 tanh, minibatch 100, float32", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def extra_report(ds, outdir) -> list[Path]:
+    """Markdown tables and PNG figures of the performance study (from the Dataset only)."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    md = out / "performance-speed.md"
+    md.write_text(report_markdown(ds))
+    paths.append(md)
+    for fn, name in ((_kernels_png, "performance-kernels.png"), (_mlp_png, "performance-mlp.png")):
+        try:
+            p = fn(ds, out / name)
+        except Exception:  # noqa: BLE001 - a figure must not lose the tables
+            (out / (name + ".error.txt")).write_text(traceback.format_exc())
+            p = None
+        if p is not None:
+            paths.append(p)
+    return paths
+
+
+# ---------------------------------------------------------------------------- the study
+MLP_FULL = {"section": "mlp", "layers": [784, 500, 300, 10], "batch_size": 100,
+            "n_samples": 60000, "extra_epochs": 1, "torch_repeats": 1, "gemm_repeats": 5,
+            "b1_samples": 3000, "torch_b1_samples": 2000}
+PROBLEMS = {
+    "kernels": {"section": "kernels", "sizes": [1_000_000, 10_000_000], "repeats": 15,
+                "fastmath": True},
+    "mlp": MLP_FULL,
+    "gpu": {"section": "gpu", "sizes": [1_000_000, 10_000_000], "repeats": 15,
+            "layers": [784, 500, 300, 10], "batch_size": 100, "n_samples": 60000,
+            "epoch_methods": ["adadelta"], "concurrency": [1, 2, 4],
+            "concurrent_samples": 6000},
+}
+QUICK_PROBLEMS = {
+    "kernels": {"section": "kernels", "sizes": [100_000], "repeats": 3, "fastmath": True},
+    "mlp": {**MLP_FULL, "n_samples": 1000, "gemm_repeats": 2, "b1_samples": 100,
+            "torch_b1_samples": 100},
+    "gpu": {**PROBLEMS["gpu"], "sizes": [100_000], "repeats": 3, "n_samples": 2000,
+            "concurrency": [1, 2], "concurrent_samples": 1000},
+}
+
+DESCRIPTION = (
+    "Speed of adaptlr's optimizer kernels (issue 2), MLP training (issue 4) and GPU path "
+    "(issue 7) against limits measured in the same trial: STREAM-like copy/triad "
+    "bandwidth, torch.optim's fastest CPU path and fused Adam, PyTorch MLP training with "
+    "the same network/optimizer/batch/threads, and the GEMM lower bound at the network's "
+    "shapes (149.2 GFLOP per 60,000-sample epoch of 784-500-300-10: forward X W and weight "
+    "gradients X^T D for every layer, input gradients D W^T for all but the first). "
+    "Medians over interleaved rounds; one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
+    "Orientation from the issue (2 threads, 10M float32): " +
+    "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()) + ". "
+    "Choices: bytes per element are what the equations must read and write once (no "
+    "write-allocate traffic, as STREAM); vSGD timed in its minibatch form (gsq given, "
+    "nbatch 100); gradient sign alternates between timed steps; 20 untimed warm-up steps; "
+    "the epoch time is the two-run difference of train() (1 and 2 epochs) so the full-set "
+    "evaluations cancel; bbprop's cost ratio is t_step / (t_step - t_bbprop) at batch 1; "
+    "fast-math is measured in a subprocess with ADAPTLR_FASTMATH=1 and its own Numba cache "
+    "(Numba's cache key ignores fast-math flags). Run serially: --workers 1.")
+
+STUDY = Study(
+    name="performance",
+    title="Performance: optimizer kernels, MLP training and GPU vs the machine's limits",
+    paper="adaptlr issues 2, 4 and 7 (speed sections)",
+    description=DESCRIPTION,
+    trial=trial,
+    problems=PROBLEMS,
+    optimizers={m: {} for m in _method_names()},
+    seeds=(0,),
+    epochs=1,
+    batch_size=100,
+    quick={"problems": QUICK_PROBLEMS,
+           "optimizers": {"adadelta": {}, "sgd": {}, "vsgd-l": {}}},
+    allowed=allowed,
+    variables=VARIABLES,
+    curve_metric="mlp_train_loss",
+)

@@ -1,0 +1,233 @@
+"""The performance study: a tiny form end to end through the engine, plus its pieces.
+
+Checks the Dataset's variables and the produced report, not speed (benchmarks are not
+timed tests). GPU: only the skip path (no CUDA device here).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studies import perf_gpu, perf_kernels, perf_machine, performance
+
+
+# ---------------------------------------------------------------------------- pieces
+def test_gemm_work_of_the_mnist_network_is_149_gflop_per_epoch():
+    # independent count: forward and weight gradients of every layer, input gradients of
+    # all but the first layer; 2 FLOPs per multiply-add
+    B, L = 100, [(784, 500), (500, 300), (300, 10)]
+    fwd = sum(2 * B * a * b for a, b in L)
+    dW = sum(2 * a * B * b for a, b in L)
+    dX = sum(2 * B * b * a for a, b in L[1:])
+    per_step = fwd + dW + dX
+    assert perf_machine.gemm_flops([784, 500, 300, 10], B) == per_step
+    assert per_step / B == pytest.approx(2.486e6)
+    assert 600 * per_step / 1e9 == pytest.approx(149.16)
+    kinds = [k for k, *_ in perf_machine.gemm_shapes([784, 500, 300, 10], B)]
+    assert kinds == ["fwd0", "dW0", "fwd1", "dW1", "dX1", "fwd2", "dW2", "dX2"]
+
+
+def test_gemm_operands_have_the_products_shapes_and_layouts():
+    rng = np.random.default_rng(0)
+    for kind, m, k, n in perf_machine.gemm_shapes([7, 5, 3], 4):
+        A, Bm, C = perf_machine._gemm_operands(kind, m, k, n, np.float32, rng)
+        assert A.shape == (m, k) and Bm.shape == (k, n) and C.shape == (m, n)
+        if kind.startswith("dW"):
+            assert A.flags.f_contiguous and not A.flags.c_contiguous
+        if kind.startswith("dX"):
+            assert Bm.flags.f_contiguous and not Bm.flags.c_contiguous
+    t = perf_machine.time_gemms([7, 5, 3], 4, repeats=2, inner=1)
+    assert np.all(t["best"] <= t["numpy"]) and np.all(t["best"] <= t["numba"])
+    assert np.all(t["best"] > 0)
+
+
+def test_stream_kernels_compute_copy_and_triad():
+    a = np.arange(1000, dtype=np.float32)
+    b = np.zeros_like(a)
+    c = np.full_like(a, 2.0)
+    perf_machine.stream_copy(a, b)
+    np.testing.assert_array_equal(b, a)
+    out = np.zeros_like(a)
+    perf_machine.stream_triad(out, a, c, np.float32(0.5))
+    np.testing.assert_array_equal(out, a + np.float32(0.5) * c)
+
+
+def test_interleaved_times_rotates_and_counts_calls():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    t = perf_machine.interleaved_times(fns, repeats=3, warmup=1)
+    assert set(t) == {"a", "b"} and all(v.shape == (3,) for v in t.values())
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]   # warm-up, then rotated rounds
+    with pytest.raises(ValueError, match="repeats must be >= 1, got 0"):
+        perf_machine.interleaved_times(fns, repeats=0)
+
+
+def test_byte_table_covers_every_method_and_matches_its_needs():
+    from adaptlr import optimizers
+
+    inputs = {"x", "g", "curv", "gsq", "hv"}
+    for name in optimizers.names():
+        assert name in perf_kernels.BYTES_TABLE, f"no byte count for {name}"
+        reads, writes, extra = perf_kernels.BYTES_TABLE[name]
+        m = optimizers.get(name)
+        assert "x" in reads and "g" in reads and "x" in writes
+        assert ("curv" in reads) == m.needs_curvature, name
+        assert ("gsq" in reads) == m.uses_grad_sq, name
+        assert ("hv" in reads) == m.needs_hvp, name
+        state = (set(reads) | set(writes)) - inputs
+        assert len(state) == m.n_slots, (name, state)
+        must, passes, known = perf_kernels.bytes_per_element(name)
+        assert known and must == 4 * (len(reads) + len(writes))
+        assert passes == must + 4 * len(extra)
+    # the issue's example: AdaDelta moves 7 x 4 bytes per float32 element
+    assert perf_kernels.bytes_per_element("adadelta")[0] == 28
+
+
+def test_flags_are_nan_when_not_evaluable():
+    assert performance._cmp(2.0, 1.0) == 1.0
+    assert performance._cmp(0.5, 1.0) == 0.0
+    assert performance._cmp(1.5, 1.4, ge=False) == 0.0
+    assert np.isnan(performance._cmp(float("nan"), 1.0))
+
+
+def test_unknown_section_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown performance section 'disk'.*allowed"):
+        performance.trial({"problem_params": {"section": "disk"}, "optimizer": "sgd", "seed": 0})
+
+
+def test_exclusive_machine_serialises_trials(tmp_path):
+    lock = tmp_path / "lock"
+    order = []
+
+    def other():
+        with performance.exclusive_machine(lock):
+            order.append("other")
+
+    with performance.exclusive_machine(lock):
+        th = threading.Thread(target=other)
+        th.start()
+        time.sleep(0.3)
+        order.append("first")
+    th.join(5)
+    assert order == ["first", "other"]
+
+
+def test_gpu_skip_path(monkeypatch):
+    from adaptlr import targets
+
+    ok, note = perf_gpu.gpu_status()
+    if targets.cuda_available() and not targets.CUDA_SIMULATOR:  # pragma: no cover
+        pytest.skip("a real GPU is present")
+    assert not ok and note.startswith("not measured")
+    monkeypatch.setattr(targets, "CUDA_SIMULATOR", True)
+    assert perf_gpu.gpu_status() == (
+        False, "not measured: NUMBA_ENABLE_CUDASIM=1 (the CUDA simulator is not a GPU)")
+
+
+def test_every_method_is_in_the_study_grid():
+    from adaptlr import optimizers
+
+    assert set(performance.STUDY.optimizers) == set(optimizers.names())
+    assert performance.STUDY.seeds == (0,)
+    performance.STUDY.validate()
+    performance.STUDY.resolved(True).validate()
+
+
+# ---------------------------------------------------------------------------- end to end
+TINY = {
+    "kernels": {"section": "kernels", "sizes": [20_000], "repeats": 2, "fastmath": True},
+    "mlp": {**performance.MLP_FULL, "n_samples": 200, "gemm_repeats": 1, "b1_samples": 10,
+            "torch_b1_samples": 10},
+    "gpu": {**performance.QUICK_PROBLEMS["gpu"]},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from studies.api import run
+
+    out = tmp_path_factory.mktemp("perf")
+    st = dataclasses.replace(performance.STUDY, problems=TINY,
+                             optimizers={"adadelta": {}, "vsgd-l": {}}, quick={})
+    summary = run(st, out=out, workers=1, progress=False)
+    import xarray as xr
+
+    with xr.open_dataset(summary.dataset) as ds:
+        ds = ds.load()
+    return summary, ds, out
+
+
+def test_tiny_study_runs_through_the_engine(tiny_run):
+    summary, ds, out = tiny_run
+    assert summary.status_counts == {"ok": 6}, ds["message"].values
+    assert list(ds["problem"].values) == ["kernels", "mlp", "gpu"]
+    assert list(ds["optimizer"].values) == ["adadelta", "vsgd-l"]
+    k = ds.sel(problem="kernels").isel(seed=0)
+    for var in ("kernel_step_time", "kernel_gbps", "kernel_api_step_time",
+                "kernel_api_checked_step_time", "kernel_check_finite_cost", "kernel_copy_gbps",
+                "kernel_triad_gbps", "kernel_numpy_copy_gbps", "kernel_torch_adam_gbps",
+                "kernel_fastmath_step_time", "kernel_ratio_vs_torch_adam"):
+        vals = k[var].values
+        assert np.all(np.isfinite(vals)) and np.all(vals > 0), (var, vals)
+    assert list(k["kernel_n_elements"].values.ravel()) == [20_000, 20_000]
+    assert list(k["kernel_bytes_per_element"].values) == [28, 56]
+    # GB/s is exactly bytes x n / time
+    np.testing.assert_allclose(k["kernel_gbps"].values,
+                               k["kernel_bytes_per_element"].values[:, None] * 20_000
+                               / k["kernel_step_time"].values / 1e9)
+    ad, vl = k.sel(setting=k.optimizer == "adadelta"), k.sel(setting=k.optimizer == "vsgd-l")
+    assert np.isfinite(ad["kernel_torch_gbps"].values).all()       # torch has Adadelta
+    assert np.isnan(vl["kernel_torch_gbps"].values).all()          # ... but no vSGD
+    assert int(ad["kernel_torch_path"].values[0]) == 1             # foreach (no fused Adadelta)
+    assert set(np.unique(ad["target_kernel_5x_torch"].values)) <= {0.0, 1.0}
+    assert np.isnan(vl["target_kernel_5x_torch"].values).all()
+    assert set(np.unique(k["target_kernel_ge_torch_adam"].values)) <= {0.0, 1.0}
+    # MLP
+    m = ds.sel(problem="mlp").isel(seed=0)
+    for var in ("mlp_epoch_time", "mlp_gemm_bound_time", "mlp_b1_samples_per_s",
+                "mlp_ratio_to_bound"):
+        assert np.all(m[var].values > 0), var
+    np.testing.assert_allclose(m["mlp_gemm_gflop"].values, 2 * 248.6e6 / 1e9)
+    loss = m["mlp_train_loss"].values                              # (setting, epoch)
+    assert loss.shape == (2, 2) and np.all(np.isfinite(loss)) and np.all(loss > 0)
+    assert summary.table.is_file()                                 # the engine's own report
+    mad = m.sel(setting=m.optimizer == "adadelta")
+    mvl = m.sel(setting=m.optimizer == "vsgd-l")
+    assert mad["mlp_torch_epoch_time"].values[0] > 0
+    assert mad["target_mlp_1p5x_torch"].values[0] in (0.0, 1.0)
+    assert np.isnan(mad["mlp_bbprop_cost_ratio"].values[0])        # AdaDelta needs no bbprop
+    assert mvl["mlp_bbprop_cost_ratio"].values[0] > 1.0
+    assert mvl["target_bbprop_le_1p6"].values[0] in (0.0, 1.0)
+    assert np.isnan(mvl["mlp_torch_epoch_time"].values[0])
+    # GPU: skip path recorded
+    g = ds.sel(problem="gpu").isel(seed=0)
+    assert list(g["gpu_measured"].values) == [0, 0]
+    note = json.loads(str(g["message"].values[0]))["notes"]
+    assert any(n.startswith("not measured") for n in note)
+    # threads and machine recorded
+    assert np.all(ds["threads"].values >= 1)
+    attrs = performance.dataset_attrs(ds)
+    assert attrs["perf_cpu_model"] and attrs["perf_numba_threads"] >= 1
+    assert "numpy_blas" in json.dumps(attrs) or "perf_numpy_blas" in attrs
+    for key in performance.TARGETS:
+        assert key in ds, key
+
+
+def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
+    _, ds, _ = tiny_run
+    paths = performance.extra_report(ds, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == ["performance-kernels.png", "performance-mlp.png", "performance-speed.md"]
+    for p in paths:
+        assert p.stat().st_size > 0
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (tmp_path / "performance-speed.md").read_text()
+    assert "| adadelta | 20,000 |" in md
+    assert "not measured: no CUDA device" in md
+    assert "## Targets" in md and "AdaDelta" in md
