@@ -82,10 +82,13 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
             "overrides": {k: {h: list(v) for h, v in a.items()} for k, a in (overrides or {}).items()},
             "seeds": list(st.seeds), "epochs": st.epochs}
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
+    code = code_version()  # one code version for the keys, the files and the provenance
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
-                         workers=workers, progress=progress, connect_timeout=connect_timeout)
+                         workers=workers, progress=progress, connect_timeout=connect_timeout,
+                         code=code)
     ds = build_dataset(st, out, quick=quick, device=device, alpha=alpha, test=test,
-                       correction=correction, started=summary.started, finished=summary.finished)
+                       correction=correction, started=summary.started, finished=summary.finished,
+                       code=code)
     summary.dataset = store.atomic_write_dataset(ds, out / f"{st.name}.nc")
     summary.table, figs = write_report(ds, st, out, alpha=alpha, test=test, correction=correction)
     summary.figures = tuple(figs)
@@ -94,11 +97,13 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
 
 def build_dataset(st: Study, out: Path, *, quick: bool, device: str, alpha: float,
                   test: str, correction: str | None, started: str = "",
-                  finished: str = "") -> xr.Dataset:
+                  finished: str = "", code: dict | None = None) -> xr.Dataset:
+    """Combine the stored trials of ``st`` (keys of ``code``) with provenance and statistics."""
+    code = code_version() if code is None else code
     checksums = st.checksums(dict(st.params)) if st.checksums else {}
     attrs = provenance(st, quick=quick, device=device, started=started, finished=finished,
-                       checksums=checksums)
-    ds = combine(st, out, quick=quick, device=device, code=code_version(), attrs=attrs)
+                       checksums=checksums, code=code)
+    ds = combine(st, out, quick=quick, device=device, code=code, attrs=attrs)
     return add_summaries(ds, st, test=test, alpha=alpha, correction=correction)
 
 

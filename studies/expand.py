@@ -18,7 +18,6 @@ Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import subprocess
@@ -71,11 +70,12 @@ def git_info() -> tuple[str, bool]:
         return "unknown", False
 
 
-@functools.lru_cache(maxsize=1)
 def code_version() -> dict:
     """``{"adaptlr": version, "git_commit": sha|"unknown", "source_sha256": hex}``.
 
-    Computed once per process (the source tree is read at the first call).
+    Read afresh at each call (milliseconds): a run computes it once at its start and uses
+    that one version for every key, the trial files and the provenance, so a long-lived
+    session that edits the code never reuses results of the old code.
     """
     import adaptlr
 

@@ -25,12 +25,18 @@ def _version(mod: str) -> str:
 
 
 def provenance(study: Study, *, quick: bool, device: str, started: str = "",
-               finished: str = "", checksums: dict | None = None) -> dict:
-    """Global attributes describing how, where and from what the results were made."""
+               finished: str = "", checksums: dict | None = None,
+               code: dict | None = None) -> dict:
+    """Global attributes describing how, where and from what the results were made.
+
+    ``code`` is the code version the run's keys were made with (default: the current
+    one); its git commit is the one stored, so attributes and keys always agree.
+    """
     import adaptlr
 
-    code = code_version()
-    commit, dirty = git_info()
+    code = code_version() if code is None else code
+    commit = code["git_commit"]
+    _, dirty = git_info()
     attrs = {
         "title": study.title + (" (quick form)" if quick else ""),
         "study": study.name,

@@ -73,8 +73,6 @@ def default_table(ds: xr.Dataset, study: Study) -> Table:
 def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA,
                    test: str = DEFAULT_TEST, correction: str | None = None) -> str:
     """One table as Markdown (our mean +- CI, paper's value beside, ties in bold)."""
-    if table.metric not in ds.data_vars:
-        return f"### {table.title}\n\n(no variable {table.metric!r} in the results)\n"
     default_problem = table.problem or str(ds["problem"].values[0])
     entries, values, positions = [], [], []
     for (r, c), sel in table.cells.items():
@@ -83,8 +81,12 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
         i = find_setting(ds, sel)
         if i is None:
             continue
-        da = ds[table.metric].sel(problem=problem).isel(setting=i)
-        v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float) * table.scale
+        if table.metric in ds.data_vars:  # absent when no trial has finished yet
+            da = ds[table.metric].sel(problem=problem).isel(setting=i)
+            v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float)
+            v = v * table.scale
+        else:
+            v = np.full(ds.sizes["seed"], np.nan)
         st = ds["status"].sel(problem=problem).isel(setting=i).values.astype(str)
         entries.append((r, c))
         values.append(v)

@@ -126,7 +126,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         raise ValueError(f"--workers must be >= 1, got {workers}")
     env = worker_env(n, cores)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR, env=env)
+                           dashboard_address=":0", silence_logs=logging.ERROR, env=env)
     client = Client(cluster)
     try:
         yield client
@@ -153,7 +153,8 @@ class RunSummary:
 
 def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "cpu",
                scheduler: str | None = None, workers: int | None = None,
-               progress: bool = True, connect_timeout: float = 5.0) -> RunSummary:
+               progress: bool = True, connect_timeout: float = 5.0,
+               code: dict | None = None) -> RunSummary:
     """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``."""
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -161,7 +162,7 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     started = _now()
     out = store.ensure_writable(Path(out))
     store.clean_temporaries(out)
-    code = code_version()
+    code = code_version() if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
     done = store.finished_keys(out)
     todo = [(k, s) for k, s in trials if k not in done]

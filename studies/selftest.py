@@ -99,6 +99,8 @@ def trial(spec: dict) -> dict:
         "test_loss": (("epoch",), out["test_loss"]),
         "train_error": (("epoch",), out["train_error"]),
         "test_error": (("epoch",), out["test_error"]),
+        # which thread budget the worker process was given (checks the runner's settings)
+        "numba_threads": ((), int(os.environ.get("NUMBA_NUM_THREADS", "-1"))),
         "diverged": diverged_step > 0,
         "diverged_step": diverged_step,
         "message": f"parameters exceeded 1e12 or became non-finite at step {diverged_step}"
@@ -121,6 +123,9 @@ VARIABLES = {
                     "description": "fraction of training samples with |residual| > 2 noise"},
     "test_error": {"long_name": "test error rate", "units": "1",
                    "description": "fraction of test samples with |residual| > 2 noise"},
+    "numba_threads": {"long_name": "NUMBA_NUM_THREADS of the worker", "units": "1",
+                      "description": "thread budget the runner gave the worker process "
+                                     "(-1: not set)"},
 }
 
 STUDY = Study(
