@@ -88,18 +88,21 @@ def test_gpu_run_equals_cpu_train_float32():
     for dev in ("cpu", "cuda"):
         net = MLP(SIZES, activation="tanh", l2=1e-3, seed=1)
         opt = optimizers.make("adadelta")
-        kw = dict(epochs=2, batch_size=3, seed=3, record_lr_every=2, record_dims=2)
+        kw = dict(epochs=3, batch_size=3, seed=3, record_lr_every=2, record_dims=2, eval_every=2)
         r = train(net, opt, X, y, Xt, yt, **kw) if dev == "cpu" else \
             train_cuda(net, opt, X, y, Xt, yt, launch=LAUNCH, **kw)
         out.append((r, net.theta.copy()))
     (rc, tc), (rg, tg) = out
-    assert rc.steps == rg.steps == 4 and not rc.diverged and not rg.diverged
+    assert rc.steps == rg.steps == 6 and not rc.diverged and not rg.diverged
     assert rg.diverged_step == rc.diverged_step == -1
     assert not np.array_equal(tc, MLP(SIZES, activation="tanh", seed=1).theta)  # it trained
-    for f in ("train_loss", "train_error", "test_loss", "test_error", "batch_loss"):
-        assert np.isfinite(getattr(rc, f)).all(), f
+    evaluated = np.array([True, False, True, True])   # epoch 0, every 2nd, the last
+    for f in ("train_loss", "train_error", "test_loss", "test_error"):
+        np.testing.assert_array_equal(np.isfinite(getattr(rc, f)), evaluated, err_msg=f)
         np.testing.assert_allclose(getattr(rg, f), getattr(rc, f), rtol=1e-5, atol=1e-6,
                                    err_msg=f)
+    assert np.isfinite(rc.batch_loss).all() and rc.batch_loss.shape == (6,)
+    np.testing.assert_allclose(rg.batch_loss, rc.batch_loss, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(tg, tc, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(rg.lr_steps, rc.lr_steps)
     np.testing.assert_array_equal(rg.record_dims, rc.record_dims)
