@@ -15,7 +15,9 @@ per-sample gradients (``(X*X)^T @ (dA*dA) / B``).
 Each block computes one ``tile x tile`` tile of ``C`` with ``tile x tile``
 threads, staging ``tile x tile`` tiles of both operands in shared memory;
 loads outside the matrices read as zero, so any shape (partial tiles) is
-correct. Accumulation is in the arrays' dtype (float32 or float64), in the
+correct. Global loads always run along the contiguous axis of the stored
+matrix (coalesced, also for the transposed operands), and transposed tiles
+are stored into padded shared rows (``tile + 1``) to avoid bank conflicts. Accumulation is in the arrays' dtype (float32 or float64), in the
 order k = 0, 1, ... within each thread, as in a naive triple loop. Because
 shared-memory arrays need a compile-time shape and dtype, kernels are built
 per ``(tile, dtype)`` by :func:`gemm_kernel` and cached.
@@ -40,16 +42,21 @@ def gemm_kernel(tile: int, dtype):
     nbtype = from_dtype(dt)
     zero = dt.type(0)
     T = int(tile)
+    TP = T + 1
 
     @cuda.jit(fastmath=FASTMATH)
     def gemm(A, B, C, trans_a, trans_b, sq_a, sq_b, alpha, beta):
-        # C[M, N]; op(A)[M, K]; op(B)[K, N]
-        sa = cuda.shared.array((T, T), dtype=nbtype)
-        sb = cuda.shared.array((T, T), dtype=nbtype)
-        tx = cuda.threadIdx.x  # column within the tile
-        ty = cuda.threadIdx.y  # row within the tile
-        row = cuda.blockIdx.y * T + ty
-        col = cuda.blockIdx.x * T + tx
+        # C[M, N]; op(A)[M, K]; op(B)[K, N]. sa[i, k] = op(A)[by*T + i, k0 + k],
+        # sb[k, j] = op(B)[k0 + k, bx*T + j]; padded rows (T + 1) avoid bank conflicts
+        # on the transposed stores.
+        sa = cuda.shared.array((T, TP), dtype=nbtype)
+        sb = cuda.shared.array((T, TP), dtype=nbtype)
+        tx = cuda.threadIdx.x  # fastest-varying thread index
+        ty = cuda.threadIdx.y
+        r0 = cuda.blockIdx.y * T
+        c0 = cuda.blockIdx.x * T
+        row = r0 + ty
+        col = c0 + tx
         M = C.shape[0]
         N = C.shape[1]
         if trans_a:
@@ -58,28 +65,33 @@ def gemm_kernel(tile: int, dtype):
             K = A.shape[1]
         acc = zero
         for k0 in range(0, K, T):
-            # sa[ty, tx] = op(A)[row, k0 + tx]
-            ka = k0 + tx
+            # global loads always walk the contiguous (last) axis with tx: coalesced
             va = zero
-            if row < M and ka < K:
-                if trans_a:
-                    va = A[ka, row]
-                else:
-                    va = A[row, ka]
-                if sq_a:
-                    va = va * va
-            sa[ty, tx] = va
-            # sb[ty, tx] = op(B)[k0 + ty, col]
-            kb = k0 + ty
+            if trans_a:  # op(A)[r0 + tx, k0 + ty] = A[k0 + ty, r0 + tx]
+                if r0 + tx < M and k0 + ty < K:
+                    va = A[k0 + ty, r0 + tx]
+            else:        # op(A)[r0 + ty, k0 + tx] = A[r0 + ty, k0 + tx]
+                if row < M and k0 + tx < K:
+                    va = A[row, k0 + tx]
+            if sq_a:
+                va = va * va
+            if trans_a:
+                sa[tx, ty] = va
+            else:
+                sa[ty, tx] = va
             vb = zero
-            if kb < K and col < N:
-                if trans_b:
-                    vb = B[col, kb]
-                else:
-                    vb = B[kb, col]
-                if sq_b:
-                    vb = vb * vb
-            sb[ty, tx] = vb
+            if trans_b:  # op(B)[k0 + tx, c0 + ty] = B[c0 + ty, k0 + tx]
+                if c0 + ty < N and k0 + tx < K:
+                    vb = B[c0 + ty, k0 + tx]
+            else:        # op(B)[k0 + ty, c0 + tx] = B[k0 + ty, c0 + tx]
+                if k0 + ty < K and col < N:
+                    vb = B[k0 + ty, col]
+            if sq_b:
+                vb = vb * vb
+            if trans_b:
+                sb[tx, ty] = vb
+            else:
+                sb[ty, tx] = vb
             cuda.syncthreads()
             kmax = K - k0  # (no min(): Numba's CUDA target mistypes min(literal, int))
             if kmax > T:
