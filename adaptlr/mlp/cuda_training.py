@@ -24,13 +24,19 @@ Divergence is detected on the device: a kernel lowers a flag to the current
 step when a minibatch loss is NaN or infinite (the loss of step ``t`` is
 computed with the parameters produced by step ``t-1``), and another does the
 same when the parameters are non-finite after the step. The host reads the
-flag (one int64) every ``check_every`` steps and at evaluation points, and
-nothing else, so the reported ``diverged_step`` is exact even though the
-host looks only now and then. Differences from the CPU path, all after a
+flag (one int64) every ``check_every`` steps and at the end of every epoch;
+otherwise only evaluations copy to the host (per-sample losses and
+correctness of the evaluated set), and, when ``record_lr_every > 0``, each
+record copies theta, its value before the step and g. The reported
+``diverged_step`` is exact even though the host looks only now and then. Differences from the CPU path, all after a
 divergence: up to ``check_every - 1`` further steps may have run on the
 device before the host stops (their ``batch_loss`` entries are reset to NaN
 and their learning-rate records dropped), so ``net.theta`` then holds
 those later (non-finite) values.
+
+``wall_time`` excludes compilation: before the timer starts, one step runs
+on scratch copies of the parameters and optimizer state so that every step
+kernel is compiled (it does not change the run).
 
 Reproducibility: the kernels use no atomics in sums (each output entry is
 summed in a fixed order by one thread), so a run is bit-identical on one GPU
