@@ -129,8 +129,8 @@ def test_float32_matches_float64(act, out):
 @pytest.mark.parametrize("sizes", [[3, 2], [3, 4, 3], [3, 4, 3, 2]], ids=str)
 @pytest.mark.parametrize("act,out", list(itertools.product(ACTS, OUTS)))
 @pytest.mark.parametrize("l2", [0.0, 0.2])
-def test_bbprop(sizes, act, out, l2):
-    m = 5
+@pytest.mark.parametrize("m", [1, 5])  # m = 1: the fused online path
+def test_bbprop(sizes, act, out, l2, m):
     net, X, Y = make_case(sizes, act, out, l2, m, seed=2)
     curv = net.bbprop(X)
     # 1. the bbprop recursion, implemented independently per sample: equal everywhere
@@ -183,8 +183,9 @@ def test_grad_sq_matches_per_sample_loop(sizes, act, out, l2, m):
 @pytest.mark.parametrize("sizes", [[3, 2], [3, 4, 3, 2]], ids=str)
 @pytest.mark.parametrize("act,out", list(itertools.product(ACTS, OUTS)))
 @pytest.mark.parametrize("l2", [0.0, 0.2])
-def test_gnvp_matches_dense_gauss_newton(sizes, act, out, l2):
-    net, X, _ = make_case(sizes, act, out, l2, 4, seed=6)
+@pytest.mark.parametrize("m", [1, 4])
+def test_gnvp_matches_dense_gauss_newton(sizes, act, out, l2, m):
+    net, X, _ = make_case(sizes, act, out, l2, m, seed=6)
     G = ref.gauss_newton(net.theta, net.sizes, act, out, l2, X)
     rng = np.random.default_rng(7)
     for _ in range(2):

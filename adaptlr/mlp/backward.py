@@ -25,6 +25,7 @@ import numpy as np
 from ..targets import cpu_kernel
 from .activations import SOFTMAX, deriv
 from .forward import layer_input
+from .rank1 import outer_plus
 
 
 @cpu_kernel
@@ -78,9 +79,15 @@ def backward(theta, offsets, sizes, act, out, l2, X, m, labels, targets, ws, g):
         s = ws.row_offsets[k]
         D = ws.d[s:s + m * b].reshape(m, b)
         gW = g[ow:ow + a * b].reshape(a, b)
-        np.dot(layer_input(X, ws, sizes, k, m).T, D, gW)
-        for i in range(ow, ow + a * b):
-            g[i] = g[i] * inv_m + l2 * theta[i]
+        Xin = layer_input(X, ws, sizes, k, m)
+        if m == 1:  # online path: one fused pass
+            outer_plus(Xin[0], D[0], gW, l2, theta[ow:ow + a * b].reshape(a, b))
+        else:
+            np.dot(Xin.T, D, gW)
+            gw = g[ow:ow + a * b]  # 0-based loops over views: no negative-index wraparound, vectorises
+            tw = theta[ow:ow + a * b]
+            for i in range(a * b):
+                gw[i] = gw[i] * inv_m + l2 * tw[i]
         for j in range(b):
             acc = 0.0
             for i in range(m):

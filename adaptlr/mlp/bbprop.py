@@ -38,22 +38,24 @@ import numpy as np
 from ..targets import cpu_kernel
 from .activations import SOFTMAX, deriv
 from .forward import layer_input
+from .rank1 import outer_sq_plus_const
 
 
 @cpu_kernel
-def square_weights(theta, offsets, sizes, ws):
-    """``ws.wsq[W_k] <- W_k^2`` for every layer (biases untouched)."""
-    n_layers = sizes.shape[0] - 1
-    for k in range(n_layers):
-        for i in range(offsets[2 * k], offsets[2 * k + 1]):
-            ws.wsq[i] = theta[i] * theta[i]
+def square_weights(theta, offsets, ws, k):
+    """``ws.wsq[W_k] <- W_k^2`` (layer k only)."""
+    lo = offsets[2 * k]
+    hi = offsets[2 * k + 1]
+    src = theta[lo:hi]
+    dst = ws.wsq[lo:hi]
+    for i in range(hi - lo):
+        dst[i] = src[i] * src[i]
 
 
 @cpu_kernel
 def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
     """Minibatch-mean bbprop curvature of every parameter into ``curv`` (flat layout)."""
     n_layers = sizes.shape[0] - 1
-    square_weights(theta, offsets, sizes, ws)
     b = sizes[n_layers]
     s = ws.row_offsets[n_layers - 1]
     P = ws.h[s:s + m * b].reshape(m, b)
@@ -75,14 +77,18 @@ def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
         s = ws.row_offsets[k]
         Ck = ws.c[s:s + m * b].reshape(m, b)
         Xin = layer_input(X, ws, sizes, k, m)
-        Xsq = ws.t1[:m * a].reshape(m, a)
-        for i in range(m):
-            for j in range(a):
-                Xsq[i, j] = Xin[i, j] * Xin[i, j]
         cW = curv[ow:ow + a * b].reshape(a, b)
-        np.dot(Xsq.T, Ck, cW)
-        for i in range(ow, ow + a * b):
-            curv[i] = curv[i] * inv_m + l2
+        if m == 1:
+            outer_sq_plus_const(Xin[0], Ck[0], cW, l2)
+        else:
+            Xsq = ws.t1[:m * a].reshape(m, a)
+            for i in range(m):
+                for j in range(a):
+                    Xsq[i, j] = Xin[i, j] * Xin[i, j]
+            np.dot(Xsq.T, Ck, cW)
+            cw = curv[ow:ow + a * b]
+            for i in range(a * b):
+                cw[i] = cw[i] * inv_m + l2
         for j in range(b):
             acc = 0.0
             for i in range(m):
@@ -90,9 +96,20 @@ def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
             curv[ob + j] = acc * inv_m
         if k > 0:
             sp = ws.row_offsets[k - 1]
-            Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)
             Cp = ws.c[sp:sp + m * a].reshape(m, a)
-            np.dot(Ck, Wsq.T, Cp)
+            if m == 1:  # online path: C_{k-1}[j] = sum_i W[j, i]^2 C_k[i], no W^2 pass
+                W = theta[ow:ow + a * b].reshape(a, b)
+                c = Ck[0]
+                for j in range(a):
+                    w = W[j]
+                    acc = c[0] * 0
+                    for i in range(b):
+                        acc += w[i] * w[i] * c[i]
+                    Cp[0, j] = acc
+            else:
+                square_weights(theta, offsets, ws, k)  # W_0^2 is never needed
+                Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)
+                np.dot(Ck, Wsq.T, Cp)
             Hp = ws.h[sp:sp + m * a].reshape(m, a)
             for i in range(m):
                 for j in range(a):

@@ -30,6 +30,7 @@ from ..targets import cpu_kernel
 from .activations import SOFTMAX, deriv
 from .backward import backprop_errors
 from .forward import layer_input
+from .rank1 import outer_plus
 
 
 @cpu_kernel
@@ -89,9 +90,15 @@ def gnvp(theta, offsets, sizes, act, out, l2, X, m, ws, v, hv):
         s = ws.row_offsets[k]
         Uk = ws.rd[s:s + m * b].reshape(m, b)
         hW = hv[ow:ow + a * b].reshape(a, b)
-        np.dot(layer_input(X, ws, sizes, k, m).T, Uk, hW)
-        for i in range(ow, ow + a * b):
-            hv[i] = hv[i] * inv_m + l2 * v[i]
+        Xin = layer_input(X, ws, sizes, k, m)
+        if m == 1:
+            outer_plus(Xin[0], Uk[0], hW, l2, v[ow:ow + a * b].reshape(a, b))
+        else:
+            np.dot(Xin.T, Uk, hW)
+            hw = hv[ow:ow + a * b]
+            vw = v[ow:ow + a * b]
+            for i in range(a * b):
+                hw[i] = hw[i] * inv_m + l2 * vw[i]
         for j in range(b):
             acc = 0.0
             for i in range(m):

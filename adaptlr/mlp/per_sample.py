@@ -48,15 +48,18 @@ def grad_sq(theta, offsets, sizes, l2, X, m, ws, g, gsq):
                 Dsq[i, j] = D[i, j] * D[i, j]
         qW = gsq[ow:ow + a * b].reshape(a, b)
         np.dot(Xsq.T, Dsq, qW)
+        qw = gsq[ow:ow + a * b]
+        tw = theta[ow:ow + a * b]
+        gw = g[ow:ow + a * b]
         if l2 != 0.0:
-            for i in range(ow, ow + a * b):
-                w = theta[i]
-                gdata = g[i] - l2 * w
-                q = gsq[i] * inv_m + 2.0 * l2 * w * gdata + l2 * l2 * w * w
-                gsq[i] = q if q > 0 else q * 0  # a mean of squares: clip rounding below 0
+            for i in range(a * b):
+                w = tw[i]
+                gdata = gw[i] - l2 * w
+                q = qw[i] * inv_m + 2.0 * l2 * w * gdata + l2 * l2 * w * w
+                qw[i] = q if q > 0 else q * 0  # a mean of squares: clip rounding below 0
         else:
-            for i in range(ow, ow + a * b):
-                gsq[i] = gsq[i] * inv_m
+            for i in range(a * b):
+                qw[i] = qw[i] * inv_m
         for j in range(b):
             acc = 0.0
             for i in range(m):

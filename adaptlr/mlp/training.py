@@ -128,8 +128,8 @@ def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
     """The whole run in compiled code; returns ``(diverged_step, steps)`` (-1 = no divergence).
 
     Array outputs are filled in place (NaN-initialised by the caller). ``needs_curv``,
-    ``uses_gsq``, ``needs_hvp`` and ``rec_every`` are ``None`` when off, so Numba prunes
-    those branches at compile time (less to compile, zero cost when not recording)."""
+    ``uses_gsq`` and ``needs_hvp`` are ``None`` when off, so Numba prunes those branches at
+    compile time (less to compile). ``rec_every = 0``: one integer test per step, nothing else."""
     N = X.shape[0]
     n_in = sizes[0]
     n_out = sizes[sizes.shape[0] - 1]
@@ -181,18 +181,15 @@ def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
                 grad_sq(theta, offsets, sizes, l2, Xb, B, ws, g, gsq)
             if needs_hvp is not None:
                 gnvp(theta, offsets, sizes, act, out, l2, Xb, B, ws, st[v_slot], hv)
-            if rec_every is not None:
-                recording = t % rec_every == 0
-                if recording:
-                    ws.theta_prev[:] = theta
-                step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
-                if recording:
-                    rr = t // rec_every - 1
-                    lr_steps[rr] = t
-                    record_effective_lr(theta, ws.theta_prev, g, offsets, sizes, rec_dims, rr, rec_tmp,
-                                        lr_min, lr_med, lr_max, lr_trace, up_trace)
-            else:
-                step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
+            recording = rec_every > 0 and t % rec_every == 0
+            if recording:
+                ws.theta_prev[:] = theta
+            step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
+            if recording:
+                rr = t // rec_every - 1
+                lr_steps[rr] = t
+                record_effective_lr(theta, ws.theta_prev, g, offsets, sizes, rec_dims, rr, rec_tmp,
+                                    lr_min, lr_med, lr_max, lr_trace, up_trace)
             if not all_finite(theta):
                 diverged = t
                 break
@@ -300,12 +297,12 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     eval_every = check_int(eval_every, "eval_every", 1)
     step_flat, hyper, needs_curv, uses_gsq, needs_hvp, v_slot = _optimizer_interface(opt)
 
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
     X, labels, targets = net.prepare(X_train, y_train, "X_train", "y_train")
     N = X.shape[0]
     if batch_size > N:
         raise ValueError(f"batch_size={batch_size} exceeds the number of training samples ({N})")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("give both X_test and y_test, or neither")
     has_test = X_test is not None
     if has_test:
         Xt, labels_t, targets_t = net.prepare(X_test, y_test, "X_test", "y_test")
@@ -347,7 +344,7 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
             net.l2, X, labels, targets, Xt, labels_t, targets_t, has_test, perms, batch_size, epochs,
             eval_every, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
             True if uses_gsq else None, True if needs_hvp else None, v_slot,
-            record_lr_every if record_lr_every else None, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
+            record_lr_every, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
             *curves, batch_loss)
     if hasattr(train_loop, "compile"):  # compile outside the timed region (not with NUMBA_DISABLE_JIT)
         from numba import typeof
