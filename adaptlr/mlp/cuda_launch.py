@@ -14,6 +14,14 @@ from ..targets import require_cuda
 
 _cuda_checked = False
 
+#: fast-math for the MLP's ``@cuda.jit`` kernels: always off, even with
+#: ADAPTLR_FASTMATH=1. Numba's CUDA target accepts only ``fastmath=True``,
+#: which sets LLVM's ``fast`` flags (including ``nnan``/``ninf``, forbidden
+#: here: the kernels must see NaN and inf to detect divergence) besides NVVM's
+#: ftz/approximate division; NVVM already contracts multiply-adds into FMAs
+#: without it.
+CUDA_FASTMATH = False
+
 
 def ensure_cuda(what: str = "this CUDA kernel") -> None:
     """:func:`adaptlr.targets.require_cuda`, remembered after the first success.

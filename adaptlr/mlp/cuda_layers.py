@@ -18,9 +18,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..targets import FASTMATH, gpu_rule
+from ..targets import gpu_rule
 from .activations import _activate, _deriv, activation_code  # noqa: F401 (re-exported)
-from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH, grid_1d
+from .cuda_launch import CUDA_FASTMATH, CudaLaunch, DEFAULT_LAUNCH, grid_1d
 
 #: identity "activation" of the output layer (not a hidden-unit choice)
 ACT_LINEAR = -1
@@ -32,21 +32,21 @@ _act_rule = gpu_rule(_activate)
 _deriv_rule = gpu_rule(_deriv)
 
 
-@cuda.jit(device=True, inline=True, fastmath=FASTMATH)
+@cuda.jit(device=True, inline=True, fastmath=CUDA_FASTMATH)
 def _act(a, code, one):
     if code == ACT_LINEAR:
         return a
     return _act_rule(a, code)
 
 
-@cuda.jit(device=True, inline=True, fastmath=FASTMATH)
+@cuda.jit(device=True, inline=True, fastmath=CUDA_FASTMATH)
 def _dact(h, code, one):
     if code == ACT_LINEAR:
         return one
     return _deriv_rule(h, code)
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _bias_act_kernel(Z, b, Y, code, one):
     # Y = f(Z + b) ; Z may be Y
     m, n = Z.shape
@@ -58,7 +58,7 @@ def _bias_act_kernel(Z, b, Y, code, one):
         Y[r, c] = _act(Z[r, c] + b[c], code, one)
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _mul_dact_kernel(D, Y, code, power, one):
     # D *= f'(Y) ** power, power in {1, 2}
     m, n = D.shape
@@ -73,7 +73,7 @@ def _mul_dact_kernel(D, Y, code, power, one):
         D[r, c] = D[r, c] * d
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _bias_dact_kernel(RA, v, Y, code, out, one):
     # out = f'(Y) * (RA + v)   (R-operator forward through bias + activation)
     m, n = RA.shape
@@ -85,7 +85,7 @@ def _bias_dact_kernel(RA, v, Y, code, out, one):
         out[r, c] = _dact(Y[r, c], code, one) * (RA[r, c] + v[c])
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _col_sum_kernel(D, out, alpha, square):
     # out[c] = alpha * sum_r D[r, c] (squared when square); rows summed in order
     m, n = D.shape
@@ -101,7 +101,7 @@ def _col_sum_kernel(D, out, alpha, square):
         out[c] = alpha * acc
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _gather_rows_kernel(X, idx, start_row, out):
     # out[i, :] = X[idx[start_row + i], :]
     m, n = out.shape
@@ -113,7 +113,7 @@ def _gather_rows_kernel(X, idx, start_row, out):
         out[r, c] = X[idx[start_row + r], c]
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _gather_labels_kernel(y, idx, start_row, out):
     m = out.shape[0]
     start = cuda.grid(1)
@@ -122,7 +122,7 @@ def _gather_labels_kernel(y, idx, start_row, out):
         out[i] = y[idx[start_row + i]]
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _l2_kernel(w, g, curv, gsq, hv, v, l2):
     # data terms -> terms of  L + (l2/2) ||w||^2  for one weight block:
     #   gsq += l2 w (2 g + l2 w)   (mean of (g_s + l2 w)^2, uses the data-only g)
@@ -142,7 +142,7 @@ def _l2_kernel(w, g, curv, gsq, hv, v, l2):
             hv[i] = hv[i] + l2 * v[i]
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _nonfinite_kernel(x, flag, step):
     # flag[0] = min(flag[0], step) if any x is NaN or +-inf
     n = x.shape[0]
@@ -153,7 +153,7 @@ def _nonfinite_kernel(x, flag, step):
             cuda.atomic.min(flag, 0, step)
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _copy2d_kernel(src, dst):
     m, n = dst.shape
     start = cuda.grid(1)
@@ -164,7 +164,7 @@ def _copy2d_kernel(src, dst):
         dst[r, c] = src[r, c]
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _fill_kernel(x, value):
     n = x.shape[0]
     start = cuda.grid(1)

@@ -25,11 +25,10 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..targets import FASTMATH
-from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH, grid_1d
+from .cuda_launch import CUDA_FASTMATH, CudaLaunch, DEFAULT_LAUNCH, grid_1d
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _softmax_xent_kernel(Z, labels, P, D, H, loss, correct, want_h):
     m, n = Z.shape
     start = cuda.grid(1)
@@ -64,7 +63,7 @@ def _softmax_xent_kernel(Z, labels, P, D, H, loss, correct, want_h):
             loss[r] = zmax - zmax
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _linear_mse_kernel(Z, T, D, H, loss, want_h):
     m, n = Z.shape
     start = cuda.grid(1)
@@ -80,7 +79,7 @@ def _linear_mse_kernel(Z, T, D, H, loss, want_h):
         loss[r] = acc / 2
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _softmax_gn_kernel(P, R, out):
     # out = (diag(p) - p p^T) r, row-wise
     m, n = P.shape
@@ -94,7 +93,7 @@ def _softmax_gn_kernel(P, R, out):
             out[row, j] = P[row, j] * (R[row, j] - pr)
 
 
-@cuda.jit(fastmath=FASTMATH)
+@cuda.jit(fastmath=CUDA_FASTMATH)
 def _batch_mean_kernel(loss, out, pos, flag, step):
     # one thread: out[pos] = mean(loss) summed in float64 in row order (as the CPU loop);
     # flag[0] = min(flag[0], step) when it is not finite

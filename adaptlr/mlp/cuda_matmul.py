@@ -29,8 +29,7 @@ import functools
 import numpy as np
 from numba import cuda, from_dtype
 
-from ..targets import FASTMATH
-from .cuda_launch import CudaLaunch, DEFAULT_LAUNCH, ensure_cuda
+from .cuda_launch import CUDA_FASTMATH, CudaLaunch, DEFAULT_LAUNCH, ensure_cuda
 
 _SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -44,7 +43,7 @@ def gemm_kernel(tile: int, dtype):
     T = int(tile)
     TP = T + 1
 
-    @cuda.jit(fastmath=FASTMATH)
+    @cuda.jit(fastmath=CUDA_FASTMATH)
     def gemm(A, B, C, trans_a, trans_b, sq_a, sq_b, alpha, beta):
         # C[M, N]; op(A)[M, K]; op(B)[K, N]. sa[i, k] = op(A)[by*T + i, k0 + k],
         # sb[k, j] = op(B)[k0 + k, bx*T + j]; padded rows (T + 1) avoid bank conflicts
