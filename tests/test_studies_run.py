@@ -22,6 +22,9 @@ import pytest
 import xarray as xr
 
 import studies
+import studies.api
+import studies.expand
+import studies.runner
 from studies import store
 from studies.expand import expand, keyed
 from studies.selftest import STUDY
@@ -54,7 +57,17 @@ def _cli(snapshot, *args, env=None, timeout=120):
 
 # --------------------------------------------------------------------------- in process
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
+def fixed_code():
+    """One code version for the in-process runs of this module: others may commit to the
+    repository while the tests run, which would (rightly) change the trial keys."""
+    code = studies.expand.code_version()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(studies.api, "code_version", lambda: code)
+        yield code
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, fixed_code):
     """The quick selftest with one failing setting, on a 2-process LocalCluster."""
     out = tmp_path_factory.mktemp("local")
     s = studies.run("selftest", quick=True, workers=2, out=out, progress=False,
