@@ -66,6 +66,7 @@ Choices where the issue is silent (also in the Dataset's ``description``):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -223,11 +224,18 @@ def _kernels(spec: dict, notes: list) -> dict:
     return out
 
 
-def _mnist(n_samples: int):
+@functools.lru_cache(maxsize=1)
+def _mnist_train():
     from adaptlr.data import load_mnist
 
     d = load_mnist(preprocess="scale", dtype=np.float32)
-    return d.X_train[:n_samples], d.y_train[:n_samples], d.checksums
+    return d.X_train, d.y_train
+
+
+def _mnist(n_samples: int):
+    """The first ``n_samples`` MNIST training rows (scaled to [0, 1], float32), loaded once."""
+    X, y = _mnist_train()
+    return X[:n_samples], y[:n_samples], None
 
 
 def _mlp(spec: dict, notes: list) -> dict:
