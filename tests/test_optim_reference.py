@@ -40,7 +40,7 @@ def test_every_method_has_test_hyperparameters():
 
 
 def spd_hvp(shapes, seed):
-    """Exact H·v for a fixed SPD H = diag(a) + U U^T / 3 per array (cheap for big arrays)."""
+    """Exact H·v for a fixed SPD H = diag(a) + U U^T / n per array (spectrum about [0.5, 5])."""
     rng = np.random.default_rng(seed)
     mats = []
     for s in shapes:
@@ -51,7 +51,7 @@ def spd_hvp(shapes, seed):
         out = []
         for v, (a, U) in zip(vs, mats):
             f = np.asarray(v, dtype=np.float64).reshape(-1)
-            out.append((a * f + U @ (U.T @ f) / 3.0).reshape(v.shape).astype(v.dtype))
+            out.append((a * f + U @ (U.T @ f) / f.size).reshape(v.shape).astype(v.dtype))
         return out
     return hvp
 
@@ -59,7 +59,9 @@ def spd_hvp(shapes, seed):
 def make_data(name, dtype, shapes, nb, steps, seed):
     """Gradients (with a per-array mean), curvature (some negative / tiny), grad_sq."""
     rng = np.random.default_rng(seed)
-    means = [rng.standard_normal(s) * 0.5 for s in shapes]
+    # SMD raises its rate while gradients agree; with x-independent gradients of nonzero
+    # mean it would grow without bound, so its gradients are zero-mean noise.
+    means = [rng.standard_normal(s) * (0.0 if name == "smd" else 0.5) for s in shapes]
     data = []
     for _ in range(steps):
         if nb == 1:
@@ -104,8 +106,6 @@ def run_pair(name, dtype, shapes, nb=1, steps=STEPS, seed=0, every=1):
 def test_matches_reference(name, dtype):
     opt, params, state, ref = run_pair(name, dtype, SHAPES)
     assert state.t == STEPS
-    moved = any(np.any(p != p0) for p, p0 in zip(params, run_pair.__defaults__ and [p for p in params]))
-    assert moved is not None
     if name == "vsgd-l":
         np.testing.assert_allclose(np.concatenate([a.ravel() for a in opt.learning_rates(state)]),
                                    np.concatenate([a.ravel() for a in ref.eta]), rtol=TOL[dtype])
@@ -156,12 +156,15 @@ def test_flat_kernel_equals_list_api(name, dtype):
         if opt.needs_hvp:
             vs = [st[opt.V_SLOT, offsets[k]:offsets[k + 1]].reshape(s) for k, s in enumerate(shapes)]
             hf = np.concatenate([a.ravel() for a in hvp(vs)])
-        hp = opt.hyper
-        if name in ("vsgd-l", "vsgd-b", "vsgd-g") and hp.C == 0.0:
-            pass  # kernel resolves d/10 from len(x) = the total, as init() does
-        opt.step_flat(flat, gf, cf, empty, hf, st, sc, offsets, hp, t, 1)
+        # opt.hyper: vSGD's C=None is 0.0 there, and the kernel resolves d/10 from len(x)
+        opt.step_flat(flat, gf, cf, empty, hf, st, sc, offsets, opt.hyper, t, 1)
     got = np.concatenate([p.ravel() for p in params])
-    np.testing.assert_allclose(flat, got, rtol=TOL[dtype] * 1e-2, atol=0)
+    if optimizers.get(name).global_:
+        # one reduction over the buffer vs per-array reductions: summation order differs
+        tol = TOL[dtype]
+        np.testing.assert_allclose(flat, got, rtol=tol, atol=tol * np.max(np.abs(got)))
+    else:
+        assert flat.tobytes() == got.tobytes()      # same arithmetic, bit for bit
 
 
 @pytest.mark.parametrize("name", optimizers.names())
@@ -221,8 +224,6 @@ def test_vsgd_default_C_is_d_over_10():
 
 
 # ------------------------------------------------------------------------------- torch
-torch = pytest.importorskip("torch") if False else None
-
 
 def _torch_run(name, hp, tcls, tkw, steps=200, shapes=((6, 5), (11,)), seed=0):
     torch = pytest.importorskip("torch")

@@ -1,6 +1,6 @@
 """The ``@cuda.jit`` twins, built from the same scalar rules as the CPU kernels.
 
-Nothing here imports :mod:`numba.cuda` at module import; kernels are created on
+This module is imported only on first CUDA use (it imports :mod:`numba.cuda`); kernels are created on
 first use (:func:`elementwise_launcher`, :func:`blocked_launcher`) and cached per
 rule. Every kernel is a grid-stride loop, so any grid size covers any n (tests
 use tiny grids to exercise the tails). Launchers take the uniform kernel
@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import cuda  # this module is imported only when CUDA is used
 
 from .. import targets
 
@@ -39,8 +40,6 @@ def _grid(n, threads, blocks):
 
 def empty_like_device(x):
     """A length-0 device array of x's dtype (the 'not given' marker)."""
-    from numba import cuda
-
     return cuda.device_array(0, dtype=x.dtype)
 
 
@@ -49,8 +48,6 @@ def elementwise_launcher(rule, n_slots: int):
     key = ("ew", rule, n_slots)
     if key in _cache:
         return _cache[key]
-    from numba import cuda
-
     r = targets.gpu_rule(rule)
     NS = n_slots
 
@@ -100,8 +97,6 @@ def blocked_launcher(elem_reduce, block_rule, elem_apply, n_slots: int, global_:
     if key in _cache:
         return _cache[key]
     from types import SimpleNamespace
-
-    from numba import cuda
 
     er = targets.gpu_rule(elem_reduce)
     br = targets.gpu_rule(block_rule)
@@ -206,7 +201,7 @@ def blocked_launcher(elem_reduce, block_rule, elem_apply, n_slots: int, global_:
         if global_:
             bounds = [(0, n)]
         else:
-            off = offsets.copy_to_host() if targets.is_cuda_array(offsets) else np.asarray(offsets)
+            off = offsets.copy_to_host() if hasattr(offsets, "copy_to_host") else np.asarray(offsets)
             bounds = [(int(off[b]), int(off[b + 1])) for b in range(len(off) - 1)]
         acc = new_acc()
         for b, (lo, hi) in enumerate(bounds):
@@ -224,8 +219,6 @@ def device_count_nonfinite(a) -> int:
     """Number of non-finite entries of a 1-D device array (0/1 flag; one kernel + one copy)."""
     key = ("finite",)
     if key not in _cache:
-        from numba import cuda
-
         @cuda.jit
         def flag_kernel(a, flag):
             i = cuda.grid(1)
@@ -239,8 +232,6 @@ def device_count_nonfinite(a) -> int:
                 cuda.atomic.max(flag, 0, 1)
 
         _cache[key] = flag_kernel
-    from numba import cuda
-
     flag = cuda.to_device(np.zeros(1, dtype=np.int32))
     nblk, nthr = _grid(a.shape[0], None, None)
     _cache[key][nblk, nthr](a, flag)

@@ -20,6 +20,9 @@ def _count_nonfinite(a):
 
 
 count_nonfinite = targets.cpu_kernel(_count_nonfinite, parallel=True)
+count_nonfinite_serial = targets.cpu_kernel(_count_nonfinite)
+#: below this many elements the check runs serially (no thread wake-up cost)
+PARALLEL_MIN = 1 << 16
 
 
 def is_finite_array(a) -> bool:
@@ -29,10 +32,12 @@ def is_finite_array(a) -> bool:
     """
     if a.shape[0] == 0:
         return True
-    if targets.is_cuda_array(a):
+    if is_device_array(a):
         from .cuda_launch import device_count_nonfinite
 
         return device_count_nonfinite(a) == 0
+    if a.shape[0] < PARALLEL_MIN:
+        return count_nonfinite_serial(a) == 0
     return count_nonfinite(a) == 0
 
 
@@ -45,9 +50,18 @@ def check_finite(flat_list, what: str):
                 what=what, index=k)
 
 
+def is_device_array(a) -> bool:
+    """CUDA device array: ``__cuda_array_interface__``, or a simulator array under NUMBA_ENABLE_CUDASIM."""
+    if targets.is_cuda_array(a):
+        return True
+    return targets.CUDA_SIMULATOR and type(a).__name__ == "FakeCUDAArray"
+
+
 def as_array(a, what: str, k: int):
     """Host ndarray or numba device array view of ``a``; TypeError naming what[k] otherwise."""
-    if targets.is_cuda_array(a):
+    if is_device_array(a):
+        if hasattr(a, "copy_to_host"):       # already a numba device array (or simulator array)
+            return a, "cuda"
         from numba import cuda
 
         return cuda.as_cuda_array(a), "cuda"
