@@ -62,9 +62,10 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
         scheduler: str | None = None, device: str = "cpu", only=None, overrides=None,
         seeds=None, epochs=None, progress: bool = True, alpha: float = DEFAULT_ALPHA,
         test: str = DEFAULT_TEST, correction: str | None = None,
-        connect_timeout: float = 5.0) -> RunSummary:
+        connect_timeout: float = 5.0, retry_failed: bool = False) -> RunSummary:
     """Run ``study`` (skipping stored trials), then combine and write the report.
 
+    Stored trials are skipped; ``retry_failed`` re-runs those stored as ``failed``.
     Returns a :class:`~studies.runner.RunSummary` with the paths of the Dataset
     (``<name>.nc``), the Markdown table and the figures.
     """
@@ -85,7 +86,7 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     code = code_version()  # one code version for the keys, the files and the provenance
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
-                         code=code)
+                         code=code, retry_failed=retry_failed)
     ds = build_dataset(st, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)

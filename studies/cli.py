@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace one hyperparameter axis of an optimizer's grid (repeatable)")
     r.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1")
     r.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="run again the trials stored as failed (ok/diverged ones are kept)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     stats_opts(r)
 
@@ -104,7 +106,8 @@ def _cmd_run(a) -> int:
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
             progress=not a.no_progress, alpha=a.alpha, test=a.test,
-            correction=None if a.correction == "none" else a.correction)
+            correction=None if a.correction == "none" else a.correction,
+            retry_failed=a.retry_failed)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
     print(s.table.read_text())
     print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})")

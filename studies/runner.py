@@ -7,7 +7,8 @@
 * ``scheduler="tcp://host:port"`` (or the path of a scheduler file) connects to an
   existing cluster instead, unchanged (a short connect timeout, then a clear error).
   Workers there must be able to import ``adaptlr`` and ``studies`` (install the package).
-* Trials whose file already exists in ``OUT/trials`` are skipped (nothing recomputed);
+* Trials whose file already exists in ``OUT/trials`` are skipped (nothing recomputed;
+  with ``retry_failed=True`` trials stored as ``failed`` are run again and replaced);
   the others are submitted at once and written by the client *as each completes*
   (:func:`distributed.as_completed`), so a killed run loses at most the trials in flight.
 * A trial that raises is caught inside the task (:func:`execute`) and stored with
@@ -137,6 +138,15 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
             cluster.close()
 
 
+def pending(trials: list, out: Path, retry_failed: bool = False) -> list:
+    """The ``(key, spec)`` pairs still to run: no trial file yet (or stored as failed and
+    ``retry_failed``)."""
+    done = store.finished_keys(out)
+    if retry_failed:  # failed trials (exception, lost worker) are run again; ok/diverged kept
+        done = {k for k in done if store.trial_status(out, k) != "failed"}
+    return [(k, s) for k, s in trials if k not in done]
+
+
 @dataclass
 class RunSummary:
     out: Path
@@ -154,7 +164,7 @@ class RunSummary:
 def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "cpu",
                scheduler: str | None = None, workers: int | None = None,
                progress: bool = True, connect_timeout: float = 5.0,
-               code: dict | None = None) -> RunSummary:
+               code: dict | None = None, retry_failed: bool = False) -> RunSummary:
     """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``."""
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -164,8 +174,7 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     store.clean_temporaries(out)
     code = code_version() if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
-    done = store.finished_keys(out)
-    todo = [(k, s) for k, s in trials if k not in done]
+    todo = pending(trials, out, retry_failed)
     counts: dict = {}
     if todo:
         with dask_client(scheduler, workers, connect_timeout) as client:

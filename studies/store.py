@@ -120,6 +120,14 @@ def finished_keys(out: Path) -> set[str]:
     return {p.stem for p in d.glob("*.nc") if not p.name.startswith(TMP_PREFIX)}
 
 
+def trial_status(out: Path, key: str) -> str:
+    """The stored status of one trial (reads only the file's attributes)."""
+    import netCDF4
+
+    with netCDF4.Dataset(trial_path(out, key)) as nc:
+        return str(nc.getncattr("status"))
+
+
 def clean_temporaries(out: Path) -> int:
     """Remove leftover temporaries of a killed run; returns how many were removed."""
     n = 0

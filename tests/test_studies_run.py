@@ -159,7 +159,7 @@ def test_netcdf_round_trip_every_attribute(local_run):
     disk.close()
 
 
-def test_rerun_skips_everything_and_report_without_rerun(local_run, monkeypatch):
+def test_rerun_skips_everything_and_report_without_rerun(local_run, monkeypatch, fixed_code):
     s, out = local_run
     before = {k: store.trial_path(out, k).read_bytes() for k in store.finished_keys(out)}
     calls = []
@@ -169,6 +169,17 @@ def test_rerun_skips_everything_and_report_without_rerun(local_run, monkeypatch)
                      overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}})
     assert (s2.skipped, s2.computed) == (s.total, 0) and not calls  # no cluster even started
     assert before == {k: store.trial_path(out, k).read_bytes() for k in store.finished_keys(out)}
+    # --retry-failed: the 6 failed trials (and only they) would run again
+    trials = keyed(expand(studies.api.prepare("selftest", quick=True, overrides={
+        "sgd": {"lr": [0.1, 2.5, -1.0]}}), quick=True), fixed_code)
+    assert studies.runner.pending(trials, out) == []
+    again = studies.runner.pending(trials, out, retry_failed=True)
+    assert len(again) == 6 and {s["hyper"]["lr"] for _, s in again} == {-1.0}
+    assert {store.trial_status(out, k) for k, _ in again} == {"failed"}
+    with pytest.raises(AssertionError):
+        studies.run("selftest", quick=True, out=out, progress=False, retry_failed=True,
+                    overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}})
+    assert calls == [1]
     (out / "selftest.md").unlink()
     (out / "selftest-curves.png").unlink()
     path, table, figs = studies.report_study("selftest", out=out, alpha=0.05, correction="holm")
