@@ -206,8 +206,7 @@ def weight_mask(sizes):
 
 
 # --------------------------------------------------------------------------- gemm
-@pytest.mark.parametrize("dt", DTYPES)
-@pytest.mark.parametrize("launch", [LAUNCH, LAUNCH3])
+@pytest.mark.parametrize("dt,launch", [(np.float32, LAUNCH), (np.float64, LAUNCH3)])
 def test_gemm_three_layer_shapes_and_squares(dt, launch):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((5, 7)).astype(dt)
@@ -406,7 +405,7 @@ def test_reference_bbprop_is_exact_gauss_newton_diagonal_for_one_layer():
 
 
 # --------------------------------------------------------------------------- passes
-CASES = [([7, 5, 3], "tanh", "softmax", np.float32), ([7, 5, 3], "tanh", "softmax", np.float64),
+CASES = [([7, 5, 3], "tanh", "softmax", np.float64),
          ([7, 5, 3], "relu", "linear", np.float64), ([7, 6, 5, 3], "logistic", "softmax", np.float32)]
 
 
