@@ -33,6 +33,14 @@ With ``delta_L = dl/dZ`` per sample (``p - onehot`` or ``Z - T``):
   ``R(Y_{k+1}) = f'(A_k) R(A_k)``, then ``H_out R(Z)`` (``p*(r - p.r)`` or
   ``r``) is back-propagated exactly like ``delta``.
 
+Scaling and conventions (as the CPU MLP, adaptlr/mlp/): every curvature
+quantity is a minibatch *mean* (PyTorch-based tools such as BackPACK scale
+with the loss reduction, i.e. by B for ``reduction="sum"``); the L2 term
+enters the curvature exactly (``+l2`` on weights) and not the biases; the
+per-sample squared gradients include the L2 gradient (so their mean is
+consistent with the minibatch gradient), clipped at 0 against float32
+rounding.
+
 All device arrays of parameters (theta, gradient, curvature, gsq, Hv, v) are
 flat vectors in the layout of docs/architecture.md; the passes work on 2-D
 views of them, so nothing is copied.
