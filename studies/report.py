@@ -164,9 +164,16 @@ def _canvas(nrows: int, ncols: int, w: float = 5.0, h: float = 3.6):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
+    fig = Figure(figsize=(max(w * ncols, 7.5), h * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _title(fig, text: str) -> None:
+    import textwrap
+
+    width = int(fig.get_figwidth() * 13)  # characters per line at fontsize 9
+    fig.suptitle("\n".join(textwrap.wrap(text, width)), fontsize=9)
 
 
 def _png(fig) -> bytes:
@@ -208,8 +215,8 @@ def curves_png(ds: xr.Dataset, study: Study) -> bytes:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{study.title}: best setting per optimizer, mean and 95% CI over "
-                 f"{ds.sizes['seed']} seeds", fontsize=9)
+    _title(fig, f"{study.title}: best setting per optimizer, mean and 95% CI over "
+                f"{ds.sizes['seed']} seeds")
     return _png(fig)
 
 
@@ -242,7 +249,7 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
         ax.set_title(p)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{study.title}: sensitivity across settings (seed means)", fontsize=9)
+    _title(fig, f"{study.title}: sensitivity across settings (seed means)")
     return _png(fig)
 
 
