@@ -52,10 +52,14 @@ def gpu_rule(fn):
 
     Importing numba.cuda and declaring a device function need no GPU; the code
     is only compiled when a kernel that calls it is launched.
+
+    Fast-math is always off on the GPU: Numba's CUDA ``fastmath=True`` means LLVM's
+    full ``fast`` set, which includes ``nnan``/``ninf`` and would break the NaN and
+    divergence checks, so ``ADAPTLR_FASTMATH`` affects the CPU kernels only.
     """
     from numba import cuda
 
-    return cuda.jit(device=True, inline=True, fastmath=FASTMATH)(fn)
+    return cuda.jit(device=True, inline=True, fastmath=False)(fn)
 
 
 class CudaUnavailableError(RuntimeError):
