@@ -97,19 +97,9 @@ def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
         if k > 0:
             sp = ws.row_offsets[k - 1]
             Cp = ws.c[sp:sp + m * a].reshape(m, a)
-            if m == 1:  # online path: C_{k-1}[j] = sum_i W[j, i]^2 C_k[i], no W^2 pass
-                W = theta[ow:ow + a * b].reshape(a, b)
-                c = Ck[0]
-                for j in range(a):
-                    w = W[j]
-                    acc = c[0] * 0
-                    for i in range(b):
-                        acc += w[i] * w[i] * c[i]
-                    Cp[0, j] = acc
-            else:
-                square_weights(theta, offsets, ws, k)  # W_0^2 is never needed
-                Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)
-                np.dot(Ck, Wsq.T, Cp)
+            square_weights(theta, offsets, ws, k)  # W_0^2 is never needed
+            Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)
+            np.dot(Ck, Wsq.T, Cp)
             Hp = ws.h[sp:sp + m * a].reshape(m, a)
             for i in range(m):
                 for j in range(a):
