@@ -186,16 +186,21 @@ def figure_png(ds, problem: str = "mnist-relu") -> bytes:
     fig, canvas = base.new_figure(1, 2, w=5.2, h=3.8)
     ax0, ax1 = fig.axes
     ep = ds["epoch"].values
+    finals = []
     for o in SETTINGS:
         e = errors(ds, problem, o)
         if e is None:
             continue
         band(ax0, ep[1:], e[:, 1:], LABELS[o], COLORS[o])
         band(ax1, ep[1:], e[:, 1:], LABELS[o], COLORS[o])
-    ax0.set(xlabel="epoch", ylabel="test error [%]", title="Fig. 1: test error (mean, 95% CI)")
+        if np.isfinite(e[:, -1]).any():
+            finals.append(float(np.nanmean(e[:, -1])))
+    ax0.set_yscale("log")
+    ax0.set(xlabel="epoch", ylabel="test error [%] (log)", title="Fig. 1: test error (mean, 95% CI)")
     ax0.legend(fontsize=7)
-    ax1.set(xlabel="epoch", ylabel="test error [%]", title="zoom (as the paper's axis)",
-            ylim=(1.0, 3.5))
+    lo = min(finals) if finals else 1.0
+    ax1.set(xlabel="epoch", ylabel="test error [%]", ylim=(0.9 * lo, 2.0 * lo),
+            title="zoom on the best final errors")
     fig.tight_layout()
     return base.png_bytes(canvas)
 
