@@ -138,6 +138,29 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
             cluster.close()
 
 
+def optimizer_affinity(specs: list, workers: list) -> dict:
+    """``{optimizer: worker address}``: a *preferred* worker per optimizer.
+
+    Compiled training loops are specialised per optimizer and compiled once per worker
+    process, so keeping an optimizer's trials on one worker saves compile time. Used only
+    when there are at least as many optimizers as workers (otherwise workers would idle);
+    optimizers are assigned greedily, largest trial count first, to the least-loaded
+    worker. The preference is loose (``allow_other_workers=True``).
+    """
+    counts: dict = {}
+    for s in specs:
+        counts[s["optimizer"]] = counts.get(s["optimizer"], 0) + 1
+    if len(workers) < 2 or len(counts) < len(workers):
+        return {}
+    load = {w: 0 for w in workers}
+    out = {}
+    for opt, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        w = min(load, key=lambda a: (load[a], a))
+        out[opt] = w
+        load[w] += n
+    return out
+
+
 def pending(trials: list, out: Path, retry_failed: bool = False) -> list:
     """The ``(key, spec)`` pairs still to run: no trial file yet (or stored as failed and
     ``retry_failed``)."""
@@ -179,9 +202,16 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     if todo:
         with dask_client(scheduler, workers, connect_timeout) as client:
             trial_fn = study.trial
+            try:
+                affinity = optimizer_affinity([s for _, s in todo], list(client.nthreads()))
+            except Exception:  # noqa: BLE001 - an optimisation only
+                affinity = {}
             futures = {}
             for k, s in todo:
-                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False)
+                where = affinity.get(s["optimizer"])
+                kw = {"workers": [where], "allow_other_workers": True} if where else {}
+                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False,
+                                    **kw)
                 futures[fut] = (k, s)
             bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
                        desc=study.name, disable=not progress, file=sys.stderr,

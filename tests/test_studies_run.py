@@ -100,6 +100,13 @@ def test_local_cluster_end_to_end(local_run):
     ds.close()
 
 
+def test_optimizer_affinity():
+    aff = studies.runner.optimizer_affinity
+    specs = [{"optimizer": o} for o in ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2]
+    assert aff(specs, ["w1", "w2"]) == {"a": "w1", "b": "w2", "c": "w2", "d": "w1"}
+    assert aff(specs, ["w1"]) == {} and aff(specs, [f"w{i}" for i in range(5)]) == {}
+
+
 def test_diverged_and_failed_are_recorded(local_run):
     _, out = local_run
     ds = xr.load_dataset(out / "selftest.nc")
