@@ -12,7 +12,10 @@ Per step t = 1, 2, ... (one minibatch of exactly ``batch_size`` rows)::
 
 all inside one ``@njit`` function that receives ``opt.step_flat`` as an argument
 (Numba specialises the loop on it), so batch size 1 costs no Python per step and
-nothing is allocated per step. Unused inputs are passed as zero-length arrays.
+nothing is allocated per step (batch size 1 uses fused rank-1 loops instead of
+BLAS for the weight-shaped products, see rank1.py). The loop itself is compiled
+once per process and optimizer kernel (not cached on disk, see below; about 5-10 s
+of CPU), outside the timed ``wall_time``. Unused inputs are passed as zero-length arrays.
 ``offsets`` are the network's layer blocks ``[W_0, b_0, W_1, b_1, ...]`` for every
 optimizer (vSGD-b's blocks; vSGD-g and SMD kernels treat the flat vector as one
 block themselves).
@@ -26,6 +29,8 @@ Choices (where the papers are silent):
 * The last, incomplete minibatch of an epoch is dropped (every step has exactly
   ``batch_size`` samples; the next epoch's permutation covers the dropped samples).
 * The network's parameters ``net.theta`` are updated in place.
+* ``train_loss`` is the data loss without the L2 term (the objective also has
+  lambda/2 ||W||^2); ``batch_loss`` likewise.
 * Evaluation passes (whole train and test sets, chunks of up to ``EVAL_CHUNK`` rows)
   at epoch 0 and after every ``eval_every``-th epoch and the last one.
 * Divergence: a non-finite minibatch loss (checked before the step), a non-finite
