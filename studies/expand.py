@@ -7,12 +7,14 @@ A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
      "record": [...], "params": {...}, "quick": bool, "device": "cpu"|"cuda"}
 
 Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
-code version is ``adaptlr.__version__`` + the git commit (``"unknown"`` outside a git
-checkout) + a sha256 of the *content* of every ``*.py`` file under ``adaptlr/`` and
-``studies/`` (relative path and bytes, sorted by path). Any edit of the library or the
-engine therefore gives new keys, so stored trials are never reused with code they were
-not computed with; the git commit alone is not enough (a dirty tree) and the trial
-function's source alone is not enough (it calls the library).
+code version is ``adaptlr.__version__`` + a sha256 of the *content* of every ``*.py``
+file under ``adaptlr/`` and ``studies/`` (relative path and bytes, sorted by path). Any
+edit of the library or the engine therefore gives new keys, so stored trials are never
+reused with code they were not computed with; the trial function's source alone is not
+enough (it calls the library). The git commit is deliberately *not* part of the key: it
+changes whenever anything is committed (the trial files themselves, a README line), so a
+key holding it would make committed results unusable for resuming; the commit and the
+dirty flag are stored in the provenance attributes instead.
 Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
 ``repr`` (shortest round-trip), ``allow_nan=False``.
 """
@@ -71,7 +73,7 @@ def git_info() -> tuple[str, bool]:
 
 
 def code_version() -> dict:
-    """``{"adaptlr": version, "git_commit": sha|"unknown", "source_sha256": hex}``.
+    """``{"adaptlr": version, "source_sha256": hex}`` (see the module docstring).
 
     Read afresh at each call (milliseconds): a run computes it once at its start and uses
     that one version for every key, the trial files and the provenance, so a long-lived
@@ -79,8 +81,7 @@ def code_version() -> dict:
     """
     import adaptlr
 
-    commit, _ = git_info()
-    return {"adaptlr": adaptlr.__version__, "git_commit": commit, "source_sha256": source_hash()}
+    return {"adaptlr": adaptlr.__version__, "source_sha256": source_hash()}
 
 
 def trial_key(spec: dict, code: dict | None = None) -> str:

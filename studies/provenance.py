@@ -30,13 +30,12 @@ def provenance(study: Study, *, quick: bool, device: str, started: str = "",
     """Global attributes describing how, where and from what the results were made.
 
     ``code`` is the code version the run's keys were made with (default: the current
-    one); its git commit is the one stored, so attributes and keys always agree.
+    one); the git commit and dirty flag of the checkout are stored beside it.
     """
     import adaptlr
 
     code = code_version() if code is None else code
-    commit = code["git_commit"]
-    _, dirty = git_info()
+    commit, dirty = git_info()
     attrs = {
         "title": study.title + (" (quick form)" if quick else ""),
         "study": study.name,

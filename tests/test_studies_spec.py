@@ -12,7 +12,7 @@ from studies import expand as ex
 from studies.selftest import STUDY, trial
 from studies.spec import SpecError, Study, settings_of
 
-CODE = {"adaptlr": "0.1.0", "git_commit": "abc", "source_sha256": "0" * 64}
+CODE = {"adaptlr": "0.1.0", "source_sha256": "0" * 64}
 
 
 def _study(**kw):
@@ -87,7 +87,7 @@ def test_key_stable_and_sensitive():
 
 def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     cv = ex.code_version()
-    assert set(cv) == {"adaptlr", "git_commit", "source_sha256"}
+    assert set(cv) == {"adaptlr", "source_sha256"}  # no git commit: see studies.expand
     import adaptlr
 
     assert cv["adaptlr"] == adaptlr.__version__
