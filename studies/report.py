@@ -264,4 +264,37 @@ def write_report(ds: xr.Dataset, study: Study, out: Path, *, alpha: float = DEFA
         print(md)
     figs = [store.atomic_write_bytes(curves_png(ds, study), out / f"{study.name}-curves.png"),
             store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png")]
+    figs += extra_outputs(ds, study, out)
     return md_path, figs
+
+
+def study_module(study: Study):
+    """The module that declares ``study`` (``STUDY`` with the same name), or None."""
+    import sys
+
+    for name, mod in list(sys.modules.items()):
+        st = getattr(mod, "STUDY", None)
+        if (name.startswith(("studies.", "studies_user_")) and isinstance(st, Study)
+                and st.name == study.name):
+            return mod
+    return None
+
+
+def extra_outputs(ds: xr.Dataset, study: Study, out: Path) -> list[Path]:
+    """Call the study module's ``extra_report(ds, outdir)`` hook, if it defines one.
+
+    Study-specific figures and tables (trajectories, learning-rate traces, claim tests)
+    live with the study. A failing hook is reported on stderr and does not lose the
+    generic report written before it.
+    """
+    import sys
+
+    hook = getattr(study_module(study), "extra_report", None)
+    if hook is None:
+        return []
+    try:
+        return [Path(p) for p in (hook(ds, Path(out)) or [])]
+    except Exception as e:  # noqa: BLE001 - the generic report is already written
+        print(f"warning: extra report of study {study.name!r} failed: "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        return []
