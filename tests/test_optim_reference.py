@@ -263,3 +263,13 @@ def test_matches_torch_step_for_step(case):
     ours, theirs = _torch_run(name, hp, getattr(torch.optim, tname), tkw)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_large_arrays_parallel_path_matches_reference(name):
+    """Arrays of >= PARALLEL_MIN elements take the prange kernels in the list API."""
+    from adaptlr.optimizers.elementwise import PARALLEL_MIN
+
+    shapes = [(300, 220), (5,)]
+    assert 300 * 220 >= PARALLEL_MIN
+    run_pair(name, np.float64, shapes, steps=12, every=4)

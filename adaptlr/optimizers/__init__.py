@@ -9,6 +9,22 @@
 ``names()`` lists the registered methods; ``spec(name)`` gives defaults, domains
 and needs. Raw kernels for compiled callers: ``opt.step_flat`` (uniform signature,
 docs/architecture.md), ``opt.hyper``, ``opt.init_flat``; CUDA twin ``opt.step_cuda``.
+
+Conventions (each method's module docstring has its equations and sources):
+
+* ``t`` passed to kernels is the 1-based index of the step being taken; the list API
+  keeps it in ``state.t`` (steps taken).
+* Arithmetic is float64 inside every rule; float32 arrays are rounded on store.
+  CPU results are bit-identical across runs and thread counts (reductions use fixed
+  chunks); the list API and ``step_flat`` on the concatenated buffer are bit-identical
+  except for vsgd-g and smd, whose global sums are grouped differently.
+* Blocks: vsgd-b has one rate per block (``offsets`` in the flat kernel, one block per
+  array in the list API). vsgd-g and smd always use one block over all parameters,
+  whatever ``offsets`` says, and keep their scalars in ``sc[0]``.
+* vSGD's ``C=None`` (d/10) appears as ``C = 0.0`` in ``opt.hyper``; kernels resolve it
+  with d = len(x) (the list API resolves d over all arrays at ``init``).
+* ``check_finite`` (default on) costs one extra read of each input per step; switch it
+  off per call or per optimizer (``make(name, check_finite=False)``).
 """
 from __future__ import annotations
 

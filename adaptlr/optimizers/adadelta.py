@@ -57,3 +57,4 @@ def adadelta_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = adadelta_rule
 step_flat = make_cpu_kernel(adadelta_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(adadelta_rule, N_SLOTS, parallel=False)

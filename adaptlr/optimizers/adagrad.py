@@ -45,3 +45,4 @@ def adagrad_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = adagrad_rule
 step_flat = make_cpu_kernel(adagrad_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(adagrad_rule, N_SLOTS, parallel=False)

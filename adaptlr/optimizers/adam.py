@@ -55,3 +55,4 @@ def adam_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = adam_rule
 step_flat = make_cpu_kernel(adam_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(adam_rule, N_SLOTS, parallel=False)

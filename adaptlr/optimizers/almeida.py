@@ -56,3 +56,4 @@ def almeida_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = almeida_rule
 step_flat = make_cpu_kernel(almeida_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(almeida_rule, N_SLOTS, parallel=False)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import targets
 from . import validation
+from .elementwise import PARALLEL_MIN
 from .hyperparams import resolve
 from .registry import Method, get
 
@@ -286,9 +287,9 @@ class Optimizer:
         if not m.global_:
             for k, a in enumerate(args):
                 sc = state.sc[k:k + 1] if m.n_scalars else state.sc
-                m.step_flat(*a, sc, state.offsets[k], hp, t, nb)
+                kern = m.step_flat if a[0].shape[0] >= PARALLEL_MIN else m.step_flat_serial
+                kern(*a, sc, state.offsets[k], hp, t, nb)
             return
-        bl = m.blocked
         sc = state.sc
         b0, b1, b2, b3 = sc[0, 0], sc[0, 1], sc[0, 2], sc[0, 3]
         r0, r1, r2 = 0.0, -math.inf, 0.0
@@ -296,14 +297,17 @@ class Optimizer:
         for a in args:
             n = a[0].shape[0]
             d += n
+            bl = m.blocked if n >= PARALLEL_MIN else m.blocked_serial
             s0, s1, s2 = bl.reduce_segment(*a, 0, n, b0, b1, b2, b3, hp, t, nb)
             r0 += s0
             r1 = max(r1, s1)
             r2 += s2
-        bl.block_update(sc, 0, r0, r1, r2, hp, t, nb, d)
+        m.blocked_serial.block_update(sc, 0, r0, r1, r2, hp, t, nb, d)
         b0, b1, b2, b3 = sc[0, 0], sc[0, 1], sc[0, 2], sc[0, 3]
         for a in args:
-            bl.apply_segment(*a, 0, a[0].shape[0], b0, b1, b2, b3, hp, t, nb)
+            n = a[0].shape[0]
+            bl = m.blocked if n >= PARALLEL_MIN else m.blocked_serial
+            bl.apply_segment(*a, 0, n, b0, b1, b2, b3, hp, t, nb)
 
     def _step_cuda_lists(self, Pf, Gf, Cf, Qf, Hf, state, hp, t, nb, launch):
         targets.require_cuda(f"the CUDA twin of {self.name}")

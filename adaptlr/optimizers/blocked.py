@@ -33,7 +33,8 @@ CHUNK = 4096
 N_BLOCK_SCALARS = 4
 
 
-def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: bool, name: str):
+def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: bool, name: str,
+                 parallel: bool = True):
     er = stable_cpu_rule(elem_reduce)
     br = stable_cpu_rule(block_rule)
     ea = stable_cpu_rule(elem_apply)
@@ -107,11 +108,15 @@ def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: 
         sc[b, 2] = b2
         sc[b, 3] = b3
 
+    if not parallel:
+        name = name + "_serial"
     for f in (reduce_segment, apply_segment, block_update):
         f.__name__ = f"{f.__name__}_{name}"
         f.__qualname__ = f.__name__
-    red = stable_identity(targets.cpu_kernel(reduce_segment, parallel=True), reduce_segment, f"NS={NS}")
-    app = stable_identity(targets.cpu_kernel(apply_segment, parallel=True), apply_segment, f"NS={NS}")
+    red = stable_identity(targets.cpu_kernel(reduce_segment, parallel=parallel), reduce_segment,
+                          f"NS={NS},parallel={parallel}")
+    app = stable_identity(targets.cpu_kernel(apply_segment, parallel=parallel), apply_segment,
+                          f"NS={NS},parallel={parallel}")
     blk = stable_identity(targets.cpu_kernel(block_update), block_update)
     GLOBAL = global_
 
@@ -129,5 +134,5 @@ def make_blocked(elem_reduce, block_rule, elem_apply, n_slots: int, *, global_: 
 
     step_flat.__name__ = f"step_flat_{name}"
     step_flat.__qualname__ = step_flat.__name__
-    sf = stable_identity(targets.cpu_kernel(step_flat), step_flat, f"G={GLOBAL}")
+    sf = stable_identity(targets.cpu_kernel(step_flat), step_flat, f"G={GLOBAL},parallel={parallel}")
     return SimpleNamespace(reduce_segment=red, apply_segment=app, block_update=blk, step_flat=sf)

@@ -38,6 +38,26 @@ def _grid(n, threads, blocks):
     return int(blocks), threads
 
 
+_bounds_cache: dict = {}
+
+
+def _host_bounds(offsets):
+    """Block bounds from host or device ``offsets``; device offsets are copied once per object
+    (the layout of a buffer does not change; the cache keeps a reference so ids stay unique)."""
+    if not hasattr(offsets, "copy_to_host"):
+        off = np.asarray(offsets)
+        return [(int(off[b]), int(off[b + 1])) for b in range(len(off) - 1)]
+    hit = _bounds_cache.get(id(offsets))
+    if hit is not None and hit[0] is offsets:
+        return hit[1]
+    off = offsets.copy_to_host()
+    bounds = [(int(off[b]), int(off[b + 1])) for b in range(len(off) - 1)]
+    if len(_bounds_cache) > 64:
+        _bounds_cache.clear()
+    _bounds_cache[id(offsets)] = (offsets, bounds)
+    return bounds
+
+
 def empty_like_device(x):
     """A length-0 device array of x's dtype (the 'not given' marker)."""
     return cuda.device_array(0, dtype=x.dtype)
@@ -201,8 +221,7 @@ def blocked_launcher(elem_reduce, block_rule, elem_apply, n_slots: int, global_:
         if global_:
             bounds = [(0, n)]
         else:
-            off = offsets.copy_to_host() if hasattr(offsets, "copy_to_host") else np.asarray(offsets)
-            bounds = [(int(off[b]), int(off[b + 1])) for b in range(len(off) - 1)]
+            bounds = _host_bounds(offsets)
         acc = new_acc()
         for b, (lo, hi) in enumerate(bounds):
             reduce_segment(x, g, curv, gsq, hv, st, lo, hi, sc, b, hp, t, nbatch, acc, threads, blocks)

@@ -44,3 +44,4 @@ def diag_newton_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = diag_newton_rule
 step_flat = make_cpu_kernel(diag_newton_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(diag_newton_rule, N_SLOTS, parallel=False)

@@ -62,8 +62,16 @@ def stable_identity(disp, fn, salt: str = ""):
     return disp
 
 
-def make_cpu_kernel(rule, n_slots: int):
-    """Fused single-pass CPU kernel ``step_flat`` for an elementwise ``rule``."""
+#: arrays shorter than this are updated by the serial kernel variants in the list API
+#: (a parallel launch costs more than the work); also used by the finiteness check.
+PARALLEL_MIN = 1 << 16
+
+
+def make_cpu_kernel(rule, n_slots: int, parallel: bool = True):
+    """Fused single-pass CPU kernel ``step_flat`` for an elementwise ``rule``.
+
+    ``parallel=False`` gives the serial variant (same arithmetic, bit-identical results).
+    """
     if not 0 <= n_slots <= 5:
         raise ValueError(f"n_slots={n_slots} is not supported by the elementwise template (0..5)")
     r = stable_cpu_rule(rule)
@@ -97,6 +105,7 @@ def make_cpu_kernel(rule, n_slots: int):
             if NS > 4:
                 st[4, i] = s4
 
-    step_flat.__name__ = f"step_flat_{rule.__name__}"
+    step_flat.__name__ = f"step_flat_{rule.__name__}" + ("" if parallel else "_serial")
     step_flat.__qualname__ = step_flat.__name__
-    return stable_identity(targets.cpu_kernel(step_flat, parallel=True), step_flat, f"NS={NS}")
+    return stable_identity(targets.cpu_kernel(step_flat, parallel=parallel), step_flat,
+                           f"NS={NS},parallel={parallel}")

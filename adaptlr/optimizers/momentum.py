@@ -47,3 +47,4 @@ def momentum_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = momentum_rule
 step_flat = make_cpu_kernel(momentum_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(momentum_rule, N_SLOTS, parallel=False)

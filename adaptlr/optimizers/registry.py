@@ -31,9 +31,11 @@ class Method:
     scalars: tuple[str, ...]
     scalar_init: Callable[[dict], tuple]
     step_flat: Any
+    step_flat_serial: Any = None            # same kernel without prange (small arrays)
     rule: Callable | None = None            # elementwise scalar rule (None for blocked methods)
     block_rules: tuple | None = None        # (elem_reduce, block_rule, elem_apply) for blocked ones
     blocked: Any = None                     # CPU phase kernels (namespace) for blocked methods
+    blocked_serial: Any = None              # their serial variants
     global_: bool = False                   # one block over all parameters (vsgd-g, smd)
     needs_curvature: bool = False
     needs_hvp: bool = False
@@ -73,7 +75,8 @@ def _elementwise(mod, class_name, reference, needs_curvature=False):
     return Method(
         name=mod.NAME, class_name=class_name, module=mod, Hyper=mod.Hyper, params=mod.PARAMS,
         aliases=mod.ALIASES, n_slots=mod.N_SLOTS, slots=mod.SLOTS, slot_init=mod.SLOT_INIT,
-        n_scalars=0, scalars=(), scalar_init=_zeros(0), step_flat=mod.step_flat, rule=mod.RULE,
+        n_scalars=0, scalars=(), scalar_init=_zeros(0), step_flat=mod.step_flat,
+        step_flat_serial=mod.step_flat_serial, rule=mod.RULE,
         needs_curvature=needs_curvature, reference=reference,
     )
 
@@ -97,17 +100,20 @@ register(_elementwise(adam, "Adam", "Kingma & Ba 2015, Algorithm 1"))
 register(Method(
     name="vsgd-l", class_name="VSGDLocal", module=vsgd, Hyper=vsgd.VSGDHyper, params=vsgd.PARAMS,
     aliases=vsgd.ALIASES, n_slots=5, slots=vsgd.VSGD_L_SLOTS, slot_init=(0.0,) * 5, n_scalars=0,
-    scalars=(), scalar_init=_zeros(0), step_flat=vsgd.vsgd_l_step_flat, rule=vsgd.vsgd_l_rule,
+    scalars=(), scalar_init=_zeros(0), step_flat=vsgd.vsgd_l_step_flat,
+    step_flat_serial=vsgd.vsgd_l_step_flat_serial, rule=vsgd.vsgd_l_rule,
     needs_curvature=True, uses_grad_sq=True, kernel_hyper=vsgd.kernel_hyper,
     reference="Schaul, Zhang & LeCun 2013, Sec. 4-5, Algorithm 1",
 ))
-for _name, _cls, _blk, _glob in (("vsgd-b", "VSGDBlock", vsgd.BLOCKED_B, False),
-                                 ("vsgd-g", "VSGDGlobal", vsgd.BLOCKED_G, True)):
+for _name, _cls, _blk, _ser, _glob in (
+        ("vsgd-b", "VSGDBlock", vsgd.BLOCKED_B, vsgd.BLOCKED_B_SERIAL, False),
+        ("vsgd-g", "VSGDGlobal", vsgd.BLOCKED_G, vsgd.BLOCKED_G_SERIAL, True)):
     register(Method(
         name=_name, class_name=_cls, module=vsgd, Hyper=vsgd.VSGDHyper, params=vsgd.PARAMS,
         aliases=vsgd.ALIASES, n_slots=2, slots=vsgd.VSGD_B_SLOTS, slot_init=(0.0, 0.0), n_scalars=4,
         scalars=vsgd.VSGD_B_SCALARS, scalar_init=_zeros(4), step_flat=_blk.step_flat,
-        block_rules=vsgd.BLOCK_RULES, blocked=_blk, global_=_glob, needs_curvature=True,
+        step_flat_serial=_ser.step_flat, block_rules=vsgd.BLOCK_RULES, blocked=_blk,
+        blocked_serial=_ser, global_=_glob, needs_curvature=True,
         uses_grad_sq=True, kernel_hyper=vsgd.kernel_hyper,
         reference="Schaul, Zhang & LeCun 2013, Sec. 4-5, Eq. 8, supplement B",
     ))
@@ -115,7 +121,8 @@ register(Method(
     name="smd", class_name="SMD", module=smd, Hyper=smd.Hyper, params=smd.PARAMS,
     aliases=smd.ALIASES, n_slots=1, slots=smd.SLOTS, slot_init=smd.SLOT_INIT, n_scalars=4,
     scalars=smd.SCALARS, scalar_init=smd.scalar_init, step_flat=smd.step_flat,
-    block_rules=smd.BLOCK_RULES, blocked=smd.BLOCKED, global_=True, needs_hvp=True,
+    step_flat_serial=smd.step_flat_serial, block_rules=smd.BLOCK_RULES, blocked=smd.BLOCKED,
+    blocked_serial=smd.BLOCKED_SERIAL, global_=True, needs_hvp=True,
     v_slot=smd.V_SLOT, reference="Schraudolph 1999; Schaul et al. 2013, supplement C",
 ))
 register(_elementwise(almeida, "Almeida", "Almeida & Langlois 1999; Schaul et al. 2013, Sec. 2"))

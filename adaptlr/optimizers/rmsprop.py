@@ -47,3 +47,4 @@ def rmsprop_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = rmsprop_rule
 step_flat = make_cpu_kernel(rmsprop_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(rmsprop_rule, N_SLOTS, parallel=False)

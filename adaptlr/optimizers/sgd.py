@@ -46,3 +46,4 @@ def sgd_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
 
 RULE = sgd_rule
 step_flat = make_cpu_kernel(sgd_rule, N_SLOTS)
+step_flat_serial = make_cpu_kernel(sgd_rule, N_SLOTS, parallel=False)

@@ -68,4 +68,7 @@ def smd_apply(x, g, c, q, hv, v, s1, ETA, ETAU, DOT, B3, hp, t, nb):
 
 BLOCKED = make_blocked(smd_reduce, smd_block, smd_apply, N_SLOTS, global_=True, name="smd")
 step_flat = BLOCKED.step_flat
+BLOCKED_SERIAL = make_blocked(smd_reduce, smd_block, smd_apply, N_SLOTS, global_=True, name="smd",
+                              parallel=False)
+step_flat_serial = BLOCKED_SERIAL.step_flat
 BLOCK_RULES = (smd_reduce, smd_block, smd_apply)

@@ -9,6 +9,7 @@ import numpy as np
 from numba import prange
 
 from .. import targets
+from .elementwise import PARALLEL_MIN
 from .errors import NonFiniteGradientError
 
 
@@ -21,8 +22,6 @@ def _count_nonfinite(a):
 
 count_nonfinite = targets.cpu_kernel(_count_nonfinite, parallel=True)
 count_nonfinite_serial = targets.cpu_kernel(_count_nonfinite)
-#: below this many elements the check runs serially (no thread wake-up cost)
-PARALLEL_MIN = 1 << 16
 
 
 def is_finite_array(a) -> bool:

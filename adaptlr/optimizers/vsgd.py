@@ -134,10 +134,13 @@ def _make_vsgd_l_step_flat(inner):
         C = hp.C if hp.C > 0.0 else n / 10.0
         inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps), t, nbatch)
 
-    return stable_identity(targets.cpu_kernel(vsgd_l_step_flat), vsgd_l_step_flat)
+    return stable_identity(targets.cpu_kernel(vsgd_l_step_flat), vsgd_l_step_flat,
+                           str(getattr(inner, "_MemoMixin__uuid", "")))
 
 
 vsgd_l_step_flat = _make_vsgd_l_step_flat(_vsgd_l_inner)
+_vsgd_l_inner_serial = make_cpu_kernel(vsgd_l_rule, 5, parallel=False)
+vsgd_l_step_flat_serial = _make_vsgd_l_step_flat(_vsgd_l_inner_serial)
 
 # ------------------------------------------------------------------------ vsgd-b / g
 
@@ -189,6 +192,10 @@ def vsgd_b_apply(x, g, c, q, hv, G, H, TAU, L, ETA, HP, hp, t, nb):
 
 _B = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=False, name="vsgd_b")
 _G = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=True, name="vsgd_g")
+BLOCKED_B_SERIAL = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=False,
+                                name="vsgd_b", parallel=False)
+BLOCKED_G_SERIAL = make_blocked(vsgd_b_reduce, vsgd_b_block, vsgd_b_apply, 2, global_=True,
+                                name="vsgd_g", parallel=False)
 
 
 VSGD_L_SLOTS = ("g", "v", "h", "tau", "eta")
