@@ -39,7 +39,7 @@ def simulate(name, seed, C=None):
         oracle_l.append(np.mean(d2 / (H * (d2 + SIGMA ** 2))))                      # Eq. 5
         oracle_g.append(np.sum(H ** 2 * d2) / np.sum(H ** 3 * d2 + H ** 3 * SIGMA ** 2))  # Eq. 6
         before = theta.copy()
-        opt.step_flat(theta, H * (theta - c), curv, empty, empty, st, sc, off, opt.hyper, t, 1)
+        opt.step_flat_serial(theta, H * (theta - c), curv, empty, empty, st, sc, off, opt.hyper, t, 1)
         if t <= N0:
             assert np.array_equal(theta, before), "slow start must not move theta"
         eta.append(np.mean(st[4]) if name == "vsgd-l" else sc[0, 2])

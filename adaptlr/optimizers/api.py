@@ -97,6 +97,8 @@ class Optimizer:
     name = property(lambda self: self._m.name)
     method = property(lambda self: self._m)
     step_flat = property(lambda self: self._m.step_flat)
+    #: the same kernel without prange: bit-identical, cheaper for small buffers
+    step_flat_serial = property(lambda self: self._m.step_flat_serial)
     needs_curvature = property(lambda self: self._m.needs_curvature)
     needs_hvp = property(lambda self: self._m.needs_hvp)
     uses_grad_sq = property(lambda self: self._m.uses_grad_sq)
