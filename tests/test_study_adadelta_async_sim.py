@@ -252,3 +252,33 @@ def test_second_order_methods_are_rejected():
     net = MLP(SIZES, activation="relu", dtype=np.float32, seed=0)
     with pytest.raises(ValueError, match="first-order"):
         train_async(net, make("vsgd-l"), X, y, X, y, replicas=2, epochs=1, batch_size=10)
+
+
+def test_runs_as_plain_python_with_jit_disabled():
+    """NUMBA_DISABLE_JIT=1 (plain Python) gives the same numbers as the compiled code."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import numpy as np\n"
+        "from adaptlr.mlp import MLP\n"
+        "from adaptlr.mlp.async_sim import train_async\n"
+        "from adaptlr.optimizers import make\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.random((60, 6)); y = rng.integers(0, 3, 60)\n"
+        "net = MLP([6, 5, 3], activation='relu', dtype=np.float64, seed=0)\n"
+        "r = train_async(net, make('adadelta'), X, y, X[:20], y[:20], replicas=3, epochs=2,\n"
+        "                batch_size=10, seed=0)\n"
+        "print(repr(net.theta.tolist()))\n")
+    root = Path(__file__).resolve().parent.parent
+    outs = []
+    for flag in ("1", "0"):
+        env = {**os.environ, "NUMBA_DISABLE_JIT": flag,
+               "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, cwd=root, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        outs.append(np.array(eval(p.stdout.strip().splitlines()[-1])))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-14)

@@ -55,7 +55,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..targets import cpu_kernel
+from numba import njit
+
+from ..targets import FASTMATH, FASTMATH_FLAGS, cpu_kernel
 from .backward import backward
 from .evaluation import evaluate_set
 from .forward import forward
@@ -136,7 +138,11 @@ def _read_and_grad(theta, offsets, sizes, act, out, l2, X, y, rows, ws, g, targe
     return loss_sum
 
 
-@cpu_kernel
+# Not cached on disk (like adaptlr.mlp.training.train_loop): a cached function that takes
+# another dispatcher (opt.step_flat) as an argument reloads stale function pointers after the
+# optimizer kernels change and crashes (Numba limitation). Compiled once per process and
+# optimizer (seconds); the kernels it calls are cached.
+@njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False)
 def async_steps(theta, step_flat, st, sc, blocks, hp, empty, t0, n_steps, nbatch,
                 offsets, sizes, act, out, l2, X, y, batches, next_batch, workers, G, read_ver,
                 ws, targets, staleness):
