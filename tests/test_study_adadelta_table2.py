@@ -21,7 +21,7 @@ def run_inline(name, out):
     for key, spec in keyed(expand(st, quick=True), code):
         store.write_trial(out, execute(st.trial, key, spec, code))
     ds = api.build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                           correction=None)
+                           correction=None, code=code)
     write_report(ds, st, out)
     return ds
 
