@@ -97,7 +97,13 @@ TARGETS = {
     "target_bbprop_le_1p6": "step with bbprop <= 1.6x the same step without it (vSGD-l)",
 }
 
+#: machine-wide lock held while a trial measures; ``ADAPTLR_PERF_LOCK`` overrides the path
+#: (read at trial time; tests use a private one so they never wait for a real run)
 LOCK_PATH = Path(tempfile.gettempdir()) / "adaptlr-performance.lock"
+
+
+def lock_path() -> Path:
+    return Path(os.environ.get("ADAPTLR_PERF_LOCK") or LOCK_PATH)
 
 
 def _method_names() -> list[str]:
@@ -113,8 +119,9 @@ def allowed() -> dict:
 
 # ---------------------------------------------------------------------------- helpers
 @contextlib.contextmanager
-def exclusive_machine(path: Path = LOCK_PATH):
+def exclusive_machine(path: Path | None = None):
     """Hold an exclusive lock so two timing trials on this machine never overlap."""
+    path = lock_path() if path is None else path
     try:
         import fcntl
     except ImportError:  # pragma: no cover - non-POSIX

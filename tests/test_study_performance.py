@@ -149,12 +149,24 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    import os
+
     from studies.api import run
 
     out = tmp_path_factory.mktemp("perf")
+    # a private lock: the test must not wait for a real performance run on this machine
+    # (the Dask worker process inherits the environment)
+    old_lock = os.environ.get("ADAPTLR_PERF_LOCK")
+    os.environ["ADAPTLR_PERF_LOCK"] = str(out / "lock")
     st = dataclasses.replace(performance.STUDY, problems=TINY,
                              optimizers={"adadelta": {}, "vsgd-l": {}}, quick={})
-    summary = run(st, out=out, workers=1, progress=False)
+    try:
+        summary = run(st, out=out, workers=1, progress=False)
+    finally:
+        if old_lock is None:
+            os.environ.pop("ADAPTLR_PERF_LOCK", None)
+        else:
+            os.environ["ADAPTLR_PERF_LOCK"] = old_lock
     import xarray as xr
 
     with xr.open_dataset(summary.dataset) as ds:
