@@ -8,10 +8,14 @@ A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
 
 Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
 code version is ``adaptlr.__version__`` + a sha256 of the *content* of every ``*.py``
-file under ``adaptlr/`` and ``studies/`` (relative path and bytes, sorted by path). Any
-edit of the library or the engine therefore gives new keys, so stored trials are never
-reused with code they were not computed with; the trial function's source alone is not
-enough (it calls the library). The git commit is deliberately *not* part of the key: it
+file under ``adaptlr/`` and of the study modules under ``studies/`` (relative path and
+bytes, sorted by path). Any edit of the library or of a study's code therefore gives new
+keys, so stored trials are never reused with code they were not computed with; the trial
+function's source alone is not enough (it calls the library and shared helpers). The
+engine's own modules (:data:`ENGINE_SOURCES`: expansion, storage, Dask, combination,
+statistics, reports, CLI) are left out: they do not compute trial results (what they
+pass to a trial is the spec, which is in the key), so improving a report does not throw
+away hours of committed trials. The git commit is deliberately *not* part of the key: it
 changes whenever anything is committed (the trial files themselves, a README line), so a
 key holding it would make committed results unusable for resuming; the commit and the
 dirty flag are stored in the provenance attributes instead.
@@ -28,6 +32,11 @@ from pathlib import Path
 from .spec import Study, settings_of
 
 PACKAGE_DIRS = ("adaptlr", "studies")
+#: engine modules of ``studies/`` that never compute trial results (not in the source hash)
+ENGINE_SOURCES = frozenset({
+    "spec.py", "expand.py", "store.py", "runner.py", "combine.py", "stats.py", "report.py",
+    "provenance.py", "cli.py", "registry.py", "api.py", "__main__.py",
+})
 
 
 def canonical_json(obj) -> str:
@@ -45,10 +54,13 @@ def _roots() -> dict[str, Path]:
 
 
 def source_hash() -> str:
-    """sha256 over (relative path, content) of every .py file of adaptlr/ and studies/."""
+    """sha256 over (relative path, content) of the .py files of adaptlr/ and of the study
+    modules of studies/ (every file there but :data:`ENGINE_SOURCES`)."""
     h = hashlib.sha256()
     for name, root in sorted(_roots().items()):
-        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts
+                       and not (name == "studies" and p.relative_to(root).as_posix()
+                                in ENGINE_SOURCES))
         for p in files:
             rel = f"{name}/{p.relative_to(root).as_posix()}"
             h.update(rel.encode() + b"\0")

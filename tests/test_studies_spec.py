@@ -106,6 +106,9 @@ def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     (fake_s / "__pycache__").mkdir()
     (fake_s / "__pycache__" / "junk.py").write_text("z")
     assert len({h0, h1, h2}) == 3 and ex.source_hash() == h2
+    # engine modules compute no trial results: editing them keeps the stored trials' keys
+    (fake_s / "report.py").write_text("r = 1\n")
+    assert ex.source_hash() == h2
 
 
 @pytest.mark.parametrize("change, match", [
