@@ -186,7 +186,8 @@ def claims(ds) -> list[str]:
 
 def figure_png(ds) -> bytes:
     probs = [str(p) for p in ds["problem"].values if not str(p).endswith("-n1")]
-    fig, canvas = base.new_figure(1, max(1, len(probs)), w=4.4, h=3.6)
+    ncol = max(1, len(probs))
+    fig, canvas = base.new_figure(1, ncol, w=max(4.4, 7.0 / ncol), h=3.6)
     ep = ds["epoch"].values
     for ax, p in zip(fig.axes, probs):
         ref = _reference(p)
@@ -201,7 +202,7 @@ def figure_png(ds) -> bytes:
                     fig1.band(ax, ep[1:], r[:, 1:], f"{o}, N=1", c, ls=":")
         n = ds["replicas"].sel(problem=p).values if "replicas" in ds else np.array([np.nan])
         n = f"{int(np.nanmax(n))}" if np.isfinite(n).any() else "?"
-        ax.set(xlabel="epoch (600 applied updates)", ylabel="test error [%]",
+        ax.set(xlabel="epoch (n_train / 100 applied updates)", ylabel="test error [%]",
                title=f"{p}: N = {n} {PAPER_FIGURES.get(p, '')}")
         ax.title.set_fontsize(7)
         ax.set_yscale("log")
