@@ -228,6 +228,19 @@ def _optimizer_interface(opt):
             bool(getattr(opt, "uses_grad_sq", False)), needs_hvp, int(v_slot))
 
 
+def _kernel_for_size(opt, step_flat, n_params):
+    """The serial twin of ``step_flat`` for small networks (bit-identical results).
+
+    Below the optimizers' parallel threshold (``PARALLEL_MIN`` elements) waking the thread
+    pool once per step costs more than the step itself, which matters most for online
+    (batch size 1) training, the regime of the vSGD paper.
+    """
+    from adaptlr.optimizers.elementwise import PARALLEL_MIN
+
+    serial = getattr(opt, "step_flat_serial", None)
+    return serial if serial is not None and n_params < PARALLEL_MIN else step_flat
+
+
 def _record_dims(net, record_dims, rng):
     """(n_weight_layers, n_dims) int64 flat indices within each W_k."""
     L = net.n_layers
@@ -291,6 +304,7 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     record_lr_every = check_int(record_lr_every, "record_lr_every", 0)
     eval_every = check_int(eval_every, "eval_every", 1)
     step_flat, hyper, needs_curv, uses_gsq, needs_hvp, v_slot = _optimizer_interface(opt)
+    step_flat = _kernel_for_size(opt, step_flat, net.n_params)
 
     if (X_test is None) != (y_test is None):
         raise ValueError("give both X_test and y_test, or neither")
