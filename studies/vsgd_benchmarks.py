@@ -182,8 +182,14 @@ def resolve_hyper(optimizer: str, hyper: dict, problem: str) -> dict:
             f"paper's Table 1 (tuned: {sorted(TABLE1.get(optimizer, {}))})") from None
 
 
-def make_optimizer(optimizer: str, hyper: dict, n_train: int, batch_size: int):
-    """``adaptlr.optimizers.make`` with the paper's units converted (see module docstring)."""
+def make_optimizer(optimizer: str, hyper: dict, n_train: int, batch_size: int,
+                   n0_min: int = 1):
+    """``adaptlr.optimizers.make`` with the paper's units converted (see module docstring).
+
+    ``n0_min`` floors vSGD's slow-start length (quick forms use 10: on a few hundred samples
+    0.001 x #traindata rounds to 1, and n0 = 1 sets tau = 1, after which the first EMA update
+    forgets the slow start entirely and the rate locks at 1/h).
+    """
     from adaptlr.optimizers import make
 
     h = dict(hyper)
@@ -197,7 +203,7 @@ def make_optimizer(optimizer: str, hyper: dict, n_train: int, batch_size: int):
     if optimizer == "smd":
         return make("smd", eta0=h["eta0"], mu=h["mu"], tau=h["tau"])
     if optimizer in VSGD:
-        n0 = max(1, int(round(h.get("n0_frac", 1e-3) * n_train / batch_size)))
+        n0 = max(int(n0_min), int(round(h.get("n0_frac", 1e-3) * n_train / batch_size)))
         kw = {"n0": n0}
         if "C" in h:
             kw["C"] = h["C"]
@@ -226,7 +232,7 @@ def mlp_trial(spec: dict) -> dict:
     n_train = Xtr.shape[0]
     bs = int(spec["batch_size"])
     hyper = resolve_hyper(spec["optimizer"], spec["hyper"], spec["problem"])
-    opt = make_optimizer(spec["optimizer"], hyper, n_train, bs)
+    opt = make_optimizer(spec["optimizer"], hyper, n_train, bs, int(params.get("n0_min", 1)))
     dtype = np.float64 if params.get("dtype", "float64") == "float64" else np.float32
     net = MLP(pp["sizes"], activation="tanh", output=pp["output"],
               l2=float(params.get("l2", 1e-4)), dtype=dtype, seed=seed)

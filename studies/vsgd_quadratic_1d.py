@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from . import vsgd_noisy_quadratic as Q
 from .spec import Study, Table
 

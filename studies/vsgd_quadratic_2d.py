@@ -101,13 +101,7 @@ def extra_report(ds, outdir) -> list[Path]:
     paths = [sub["path"].isel(setting=i).values for i in range(sub.sizes["setting"])]
     allp = np.concatenate([p[np.all(np.isfinite(p), axis=1)] for p in paths])
     ts = sub["theta_star"].isel(setting=0, step=0).values
-    pp = ds.attrs.get("problem_params_json")
-    h = np.array([1.0, 10.0])
-    try:
-        import json
-        h = np.asarray(json.loads(pp)["bowl-2d"]["h"]) if pp else h
-    except (ValueError, KeyError, TypeError):
-        pass
+    h = np.asarray(STUDY.problems[str(ds["problem"].values[0])]["h"], dtype=float)
     for ax, zoom in zip(axes, (False, True)):
         if zoom:
             lim = np.array([[ts[0] - 1.5, ts[0] + 1.5], [ts[1] - 0.6, ts[1] + 0.6]])

@@ -60,7 +60,7 @@ DESCRIPTION = (
     "are unstable'; we report the smallest grid C from which on (it and all larger C) "
     "fewer than 10% of the runs are unstable (one grid step above the caption's value when "
     "instability is monotone in C). Same networks and other choices as vsgd-tables "
-    "(batch size 1, float64). Quick form: M0 on 300 training images, XOR-2 and XOR-10 "
+    "(batch size 1, float64). Quick form (vSGD n0 floored at 10 samples, see vsgd_benchmarks.make_optimizer): M0 on 300 training images, XOR-2 and XOR-10 "
     "(300 points), C in {1e-2, 1, 1e2}, 2 seeds.")
 
 STUDY = Study(
@@ -78,7 +78,7 @@ STUDY = Study(
     quick={"problems": {"M0": B.PROBLEMS["M0"],
                         "XOR-2": {**xor_problem(2), "n_train": 300, "n_test": 300},
                         "XOR-10": {**xor_problem(10), "n_train": 300, "n_test": 300}},
-           "seeds": (0, 1), "params": {"n_train": 300, "n_test": 300},
+           "seeds": (0, 1), "params": {"n0_min": 10, "n_train": 300, "n_test": 300},
            "optimizers": {"vsgd-l": {"C": [1e-2, 1.0, 1e2]}}},
     allowed=B.allowed_hyper,
     variables=VARIABLES,

@@ -62,8 +62,8 @@ DESCRIPTION = (
     "available'). CHOICE: the learning rate is the effective one, |dx_i/g_i| of the update "
     "(the same definition for every method, also for AdaGrad and SGD); biases are not "
     "included (the recorder summarises weight layers). CHOICE: records every 0.001 epoch; "
-    "batch size 1, float64 and the other set-up choices as in vsgd-tables. Quick form: M0 "
-    "on 500 training images (a record every step), 1 epoch, 2 seeds.")
+    "batch size 1, float64 and the other set-up choices as in vsgd-tables. Quick form (vSGD n0 floored at 10 samples, see vsgd_benchmarks.make_optimizer): M0 "
+    "(and C0 where present) on 500 training images (a record every step), 1 epoch, 2 seeds.")
 
 STUDY = Study(
     name="vsgd-slowstart-lr",
@@ -77,8 +77,8 @@ STUDY = Study(
     epochs=6,
     batch_size=1,
     params={"dtype": "float64", "l2": 1e-4, "record_frac": 1e-3},
-    quick={"problems": {"M0": B.PROBLEMS["M0"]}, "seeds": (0, 1), "epochs": 1,
-           "params": {"n_train": 500, "n_test": 300}},
+    quick={"seeds": (0, 1), "epochs": 1,
+           "params": {"n0_min": 10, "n_train": 500, "n_test": 300}},
     allowed=B.allowed_hyper,
     variables=VARIABLES,
     tables=B.table_cells(("M0", "C0"), "test_error", {}, columns=OPTIMIZERS),

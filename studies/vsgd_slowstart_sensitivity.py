@@ -22,7 +22,7 @@ DESCRIPTION = (
     "(the paper does not give the number of runs): 2 seeds per setting, as the paper's "
     "tuning runs; n0 = 0.001 x #traindata. Diverged runs are stored as diverged and drawn "
     "at the top edge. Same networks and other choices as vsgd-tables (batch size 1, "
-    "float64). Quick form: M0 on 200 training images, 3 epochs, C in {1, 1e3, 1e6}, "
+    "float64). Quick form (vSGD n0 floored at 10 samples, see vsgd_benchmarks.make_optimizer): M0 on 200 training images, 3 epochs, C in {1, 1e3, 1e6}, "
     "vSGD-l and vSGD-g, 1 seed.")
 
 STUDY = Study(
@@ -38,7 +38,7 @@ STUDY = Study(
     batch_size=1,
     params={"dtype": "float64", "l2": 1e-4},
     quick={"problems": {"M0": B.PROBLEMS["M0"]}, "seeds": (0,), "epochs": 3,
-           "params": {"n_train": 200, "n_test": 200},
+           "params": {"n0_min": 10, "n_train": 200, "n_test": 200},
            "optimizers": {"vsgd-l": {"C": [1.0, 1e3, 1e6]}, "vsgd-g": {"C": [1.0, 1e3, 1e6]}}},
     allowed=B.allowed_hyper,
     variables=VARIABLES,

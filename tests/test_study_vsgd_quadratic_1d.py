@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from studies import store
-from studies.api import build_dataset
+from studies.combine import add_summaries, combine
 from studies.expand import code_version, expand, keyed
 from studies.runner import execute
 
@@ -17,15 +17,22 @@ import studies.vsgd_noisy_quadratic as Q
 import studies.vsgd_quadratic_1d as M
 
 
-def run_quick(study, out):
-    """Every trial of the quick form through the engine's execute/store/combine (no Dask)."""
+def run_quick(study, out, only=None):
+    """Every trial of the quick form through the engine's execute/store/combine (no Dask).
+
+    ``only``: restrict to these optimizers (the MLP studies' tests do, to keep the Numba
+    compile time of one training-loop specialisation per optimizer within the test budget).
+    """
     st = study.resolved(True)
+    if only:
+        st = st.restricted(only=only)
     out = store.ensure_writable(out)
     code = code_version()
     for key, spec in keyed(expand(st, quick=True), code):
         store.write_trial(out, execute(st.trial, key, spec, code))
-    return build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                         correction=None)
+    # combine with the *same* code version: the source tree may change while trials run
+    ds = combine(st, out, quick=True, device="cpu", code=code)
+    return add_summaries(ds, st, test="wilcoxon", alpha=0.01, correction=None)
 
 
 # --------------------------------------------------------------------- reference

@@ -1,0 +1,55 @@
+"""vsgd-sensitivity (vSGD Fig. 3, supplement Figs. 7-8): the grid sizes of the paper, the
+choice of the best setting on a hand-made Dataset, and the quick form end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import studies.vsgd_sensitivity as M
+from studies.spec import settings_of
+
+from test_study_vsgd_quadratic_1d import run_quick
+
+
+def test_grids_have_the_papers_sizes():
+    n = {o: len(settings_of(o, g)) for o, g in M.GRIDS.items()}
+    assert n == {"sgd": 68, "adagrad": 17, "smd": 476, "amari": 119, "almeida": 119,
+                 "vsgd-l": 1, "vsgd-b": 1, "vsgd-g": 1}
+    assert tuple(M.STUDY.seeds) == (0, 1)
+
+
+def _fake(test_error, status):
+    opts = ["sgd", "sgd", "sgd", "vsgd-l"]
+    hyper = [{"eta0": 0.1}, {"eta0": 1.0}, {"eta0": 10.0}, {}]
+    te = np.array(test_error, dtype=float)[None, :, :, None]  # problem, setting, seed, epoch
+    return xr.Dataset(
+        {"test_error": (("problem", "setting", "seed", "epoch"), te),
+         "train_error": (("problem", "setting", "seed", "epoch"), te / 2),
+         "status": (("problem", "setting", "seed"), np.array(status)[None])},
+        coords={"problem": ["M0"], "setting": [f"s{i}" for i in range(4)], "seed": [0, 1],
+                "epoch": [0], "optimizer": ("setting", opts),
+                "setting_json": ("setting", [json.dumps(h) for h in hyper])})
+
+
+def test_best_setting_is_lowest_mean_and_skips_diverged(tmp_path):
+    ds = _fake([[0.10, 0.12], [0.05, np.nan], [0.08, 0.07], [0.09, 0.09]],
+               [["ok", "ok"], ["ok", "diverged"], ["ok", "ok"], ["ok", "ok"]])
+    best = M.best_settings(ds, "M0")
+    assert best["sgd"][0] == 2 and best["sgd"][1] == pytest.approx(0.075)
+    assert best["vsgd-l"][0] == 3
+    figs = M.extra_report(ds, tmp_path)
+    md = figs[1].read_text()
+    assert "| M0 | sgd | 3 | 1 | {'eta0': 10.0} | 7.50% |" in md
+
+
+def test_quick_form_end_to_end(tmp_path):
+    ds = run_quick(M.STUDY, tmp_path, only=["sgd", "vsgd-l"])   # compile time: see tables test
+    assert ds.sizes["setting"] == 7
+    assert set(ds["status"].values.ravel()) <= {"ok", "diverged"}
+    figs = M.extra_report(ds, tmp_path / "report")
+    assert [f.name for f in figs] == ["vsgd-sensitivity-fig3.png", "vsgd-sensitivity-best.md"]
+    assert figs[0].stat().st_size > 10_000
+    assert "| M0 | vsgd-l | 1 |" in figs[1].read_text()

@@ -1,0 +1,96 @@
+"""The three slow-start studies (vSGD supplement Figs. 6, 9, 10): learning-rate records
+checked against SGD's known schedule, the critical-C rule on a hand-made Dataset, the XOR
+data, and the quick forms end to end with their figures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import studies.vsgd_benchmarks as B
+import studies.vsgd_slowstart_critical as CRIT
+import studies.vsgd_slowstart_lr as LR
+import studies.vsgd_slowstart_sensitivity as SENS
+
+from test_study_vsgd_quadratic_1d import run_quick
+
+
+def test_xor_data_is_xor_and_seeded():
+    Xtr, ytr, Xte, yte = B.xor_data(200, 100, seed=4)
+    assert Xtr.shape == (200, 2) and Xte.shape == (100, 2)
+    assert np.array_equal(ytr, (Xtr[:, 0] * Xtr[:, 1] > 0).astype(np.int64))
+    assert 0.35 < ytr.mean() < 0.65
+    again = B.xor_data(200, 100, seed=4)
+    assert np.array_equal(again[0], Xtr)
+    assert not np.array_equal(B.xor_data(200, 100, seed=5)[0], Xtr)
+
+
+def test_lr_records_of_sgd_are_its_schedule():
+    """|dx/g| of SGD is eta0 / (1 + gamma (t - 1)) exactly (the L2 term is inside g)."""
+    spec = {"problem": "M0", "problem_params": B.PROBLEMS["M0"], "optimizer": "sgd",
+            "hyper": {}, "seed": 0, "epochs": 1, "batch_size": 1,
+            "params": {"n_train": 1000, "n_test": 100, "dtype": "float64", "l2": 1e-4,
+                       "record_frac": 0.01}}
+    out = LR.trial(spec)
+    ep = out["lr_epoch"][1]
+    steps = np.round(ep * 1000).astype(int)
+    assert steps[0] == 10 and np.all(np.diff(steps) == 10)
+    expect = 3e-2 / (1 + (1.0 / 1000) * (steps - 1))       # M0: eta0 3e-2, gamma 1/#train
+    np.testing.assert_allclose(out["lr_min"][1][:, 0], expect, rtol=1e-6)
+    np.testing.assert_allclose(out["lr_max"][1][:, 0], expect, rtol=1e-6)
+
+
+def test_lr_quick_form_and_figure(tmp_path):
+    ds = run_quick(LR.STUDY, tmp_path, only=["vsgd-l", "sgd"])  # compile time: see tables test
+    ds = ds.sel(problem=["M0"])  # C0 runs only where CIFAR-10 is present
+    assert set(ds["status"].values.ravel()) <= {"ok", "diverged"}
+    lo, hi = ds["lr_min"].values, ds["lr_max"].values
+    fin = np.isfinite(lo) & np.isfinite(hi)
+    assert fin.any() and np.all(lo[fin] <= hi[fin])
+    # vSGD: no step during the slow start (n0 = 10 samples; a record every step)
+    i = int(np.flatnonzero(ds.optimizer.values == "vsgd-l")[0])
+    assert float(ds["lr_max"].sel(problem="M0").isel(setting=i, lr_record=0).max()) == 0.0
+    figs = LR.extra_report(ds, tmp_path / "report")
+    assert figs[0].name == "vsgd-slowstart-lr-fig6.png" and figs[0].stat().st_size > 10_000
+
+
+def _fake_unstable(frac_by_c, d=100.0, n_seeds=10):
+    C = sorted(frac_by_c)
+    uns = np.zeros((1, len(C), n_seeds))
+    for i, c in enumerate(C):
+        uns[0, i, :int(round(frac_by_c[c] * n_seeds))] = 1
+    return xr.Dataset(
+        {"unstable": (("problem", "setting", "seed"), uns),
+         "status": (("problem", "setting", "seed"), np.full(uns.shape, "ok")),
+         "n_params": (("problem", "setting", "seed"), np.full(uns.shape, d))},
+        coords={"problem": ["P"], "setting": [f"c{c}" for c in C], "seed": range(n_seeds),
+                "C": ("setting", np.array(C, float)),
+                "optimizer": ("setting", ["vsgd-l"] * len(C))})
+
+
+def test_critical_c_is_smallest_c_from_which_on_fewer_than_10_percent_are_unstable(tmp_path):
+    ds = _fake_unstable({0.01: 1.0, 0.1: 0.0, 1.0: 0.3, 10.0: 0.0, 100.0: 0.0})
+    d, crit, frac = CRIT.critical_c(ds)["P"]
+    assert crit == 10.0 and d == 100.0 and frac[1.0] == pytest.approx(0.3)
+    assert np.isnan(CRIT.critical_c(_fake_unstable({1.0: 1.0, 10.0: 0.2}))["P"][1])
+    figs = CRIT.extra_report(ds, tmp_path)
+    assert "| P | 100 | 100% | 0% | 30% | 0% | 0% | 10 | 10 |" in figs[1].read_text()
+
+
+def test_critical_quick_form_and_figure(tmp_path):
+    ds = run_quick(CRIT.STUDY, tmp_path)
+    assert set(ds["status"].values.ravel()) <= {"ok", "diverged"}
+    assert set(np.unique(ds["unstable"].values)) <= {0.0, 1.0}
+    assert float(ds["n_params"].sel(problem="XOR-10").max()) == 52
+    figs = CRIT.extra_report(ds, tmp_path / "report")
+    assert figs[0].stat().st_size > 10_000 and "XOR-2" in figs[1].read_text()
+
+
+def test_c_sensitivity_quick_form_and_figure(tmp_path):
+    ds = run_quick(SENS.STUDY, tmp_path, only=["vsgd-l"])  # compile time: see tables test
+    assert set(ds["status"].values.ravel()) <= {"ok", "diverged"}
+    assert ds.sizes["epoch"] == 4 and ds.sizes["setting"] == 3
+    assert sorted(set(ds["C"].values.tolist())) == [1.0, 1e3, 1e6]
+    figs = SENS.extra_report(ds, tmp_path / "report")
+    assert figs[0].name == "vsgd-slowstart-sensitivity-fig10.png"
+    assert figs[0].stat().st_size > 10_000
