@@ -1,4 +1,4 @@
-"""Command line: ``python -m studies list | run NAME | report NAME``.
+"""Command line: ``python -m studies list | run NAME | report NAME | summary``.
 
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="results directory (default: data/results/NAME/ "
                     "if it has results, else results/NAME-quick/)")
     stats_opts(rp)
+
+    sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
+                        "results, the papers' numbers beside ours, completeness (no re-run)")
+    sm.add_argument("--results", default=None,
+                    help="results directory holding one folder per study (default data/results/)")
     return p
 
 
@@ -147,6 +152,11 @@ def main(argv=None) -> int:
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "summary":
+            from .summary import build
+
+            print(f"report: {build(args.results)}")
+            return 0
         return _cmd_report(args)
     except expected as e:
         msg = e.args[0] if isinstance(e, LookupError) and e.args else e

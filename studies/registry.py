@@ -19,7 +19,7 @@ from .spec import SpecError, Study
 #: engine modules, never studies
 ENGINE_MODULES = frozenset({
     "spec", "expand", "store", "runner", "combine", "stats", "report", "provenance",
-    "cli", "registry", "api", "__main__",
+    "cli", "registry", "api", "__main__", "summary",
 })
 
 

@@ -1,0 +1,165 @@
+"""The reproduction report: every study's stored results, the papers' numbers beside ours.
+
+``python -m studies summary`` writes ``data/results/REPORT.md`` from what is stored under
+``data/results/<study>/`` (nothing is re-run). For every study it says how complete the
+stored results are (trials of the full form stored / total, seeds), then, for every table
+cell with a published value: the paper's value, ours (mean and 95% t confidence interval
+over the seeds stored), the difference, and a verdict; then each study's own report
+(tables, claim tests) and figures.
+
+Verdict rule (stated in the report): the papers report single runs, so a published value
+is *reproduced* when it lies inside our 95% prediction interval for one new run,
+``mean +- t(0.975, n-1) * sd * sqrt(1 + 1/n)``; otherwise it *differs* (higher/lower).
+Cells with diverged seeds are reported as such; with fewer than 2 finished seeds there is
+no interval and the verdict is *undetermined*.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy import stats as sps
+
+from .api import repo_root
+from .expand import expand, keyed
+from .registry import all_studies
+from .report import _fmt, find_setting
+from .store import atomic_write_bytes, finished_keys
+
+#: reading order of the report (studies not listed follow alphabetically)
+ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1",
+         "adadelta-fig2", "adadelta-async", "vsgd-quadratic-1d", "vsgd-quadratic-2d",
+         "vsgd-nonstationary", "vsgd-tables", "vsgd-tables-cifar", "vsgd-sensitivity",
+         "vsgd-slowstart-lr", "vsgd-slowstart-critical", "vsgd-slowstart-sensitivity",
+         "performance")
+
+
+def prediction_verdict(values: np.ndarray, paper: float) -> tuple[str, float, float, float]:
+    """``(verdict, mean, ci_half_width, pi_half_width)`` of finite ``values`` vs ``paper``."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    n = v.size
+    if n == 0:
+        return "not run", np.nan, np.nan, np.nan
+    m = float(v.mean())
+    if n < 2:
+        return "undetermined (1 seed)", m, np.nan, np.nan
+    sd = float(v.std(ddof=1))
+    t = float(sps.t.ppf(0.975, n - 1))
+    ci, pi = t * sd / np.sqrt(n), t * sd * np.sqrt(1 + 1 / n)
+    if abs(paper - m) <= pi:
+        return "reproduced", m, ci, pi
+    return ("differs (ours higher)" if m > paper else "differs (ours lower)"), m, ci, pi
+
+
+def completeness(st, out: Path) -> tuple[int, int, list[int]]:
+    """(stored trials of the full form, total trials of the full form, seeds with any stored)."""
+    trials = keyed(expand(st))
+    done = finished_keys(out) if (out / "trials").is_dir() else set()
+    stored = [s for k, s in trials if k in done]
+    return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
+
+
+def cell_rows(ds: xr.Dataset, st) -> list[str]:
+    """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, verdict."""
+    rows = []
+    for table in st.tables:
+        default_problem = table.problem or str(ds["problem"].values[0])
+        for (r, c), sel in table.cells.items():
+            pub = table.published.get((r, c))
+            if pub is None:
+                continue
+            sel = dict(sel)
+            problem = sel.pop("problem", default_problem)
+            i = find_setting(ds, sel) if problem in ds["problem"].values else None
+            where = f"{table.title.split(':')[0]}: {r} / {c}"
+            if i is None or table.metric not in ds.data_vars:
+                rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | not run |")
+                continue
+            da = ds[table.metric].sel(problem=problem).isel(setting=i)
+            v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float) * table.scale
+            status = ds["status"].sel(problem=problem).isel(setting=i).values.astype(str)
+            n_div = int((status == "diverged").sum())
+            ok = (status == "ok") & np.isfinite(v)
+            verdict, m, ci, _ = prediction_verdict(v[ok], pub)
+            if n_div:
+                verdict = f"diverged {n_div}/{status.size}" + (f"; rest {verdict}" if ok.any() else "")
+            ours = "—" if not np.isfinite(m) else (
+                f"{_fmt(m)} ± {_fmt(ci)} (n={int(ok.sum())})" if np.isfinite(ci)
+                else f"{_fmt(m)} (n={int(ok.sum())})")
+            diff = _fmt(m - pub) if np.isfinite(m) else ""
+            rows.append(f"| {where} | {_fmt(pub)} | {ours} | {diff} | {verdict} |")
+    return rows
+
+
+def build(results_dir: Path | None = None) -> Path:
+    """Write ``REPORT.md`` into ``results_dir`` (default ``data/results/``); return its path."""
+    base = Path(results_dir) if results_dir else repo_root() / "data" / "results"
+    studies = {n: s for n, s in all_studies().items() if not s.internal}
+    names = [n for n in ORDER if n in studies] + sorted(set(studies) - set(ORDER))
+    lines = [
+        "# adaptlr reproduction report",
+        "",
+        "Generated by `python -m studies summary` from the results stored under "
+        "`data/results/` (nothing is re-run). Each study's Dataset opens with "
+        "`adaptlr.load_results(NAME)` or plain `xarray.open_dataset`.",
+        "",
+        "**Verdicts.** The papers report single runs. A published value is *reproduced* when it "
+        "lies in our 95% prediction interval for one new run (mean ± t·sd·√(1+1/n) over the "
+        "seeds stored); otherwise it *differs*. Ours: mean ± half-width of the 95% t confidence "
+        "interval of the mean. Difference = ours − paper. Nothing was tuned toward a paper's "
+        "number; diverged runs are reported as diverged.",
+        "",
+        "## Completeness",
+        "",
+        "| study | reproduces | stored trials (full form) | seeds stored |",
+        "|---|---|---|---|",
+    ]
+    sections = []
+    for name in names:
+        st = studies[name]
+        out = base / name
+        stored, total, seeds = completeness(st, out)
+        state = ("complete" if stored == total else
+                 "not run" if stored == 0 else "partial")
+        seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
+        lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
+                     f"({state}) | {seed_txt} |")
+        sec = [f"## {name}", "", f"*{st.title}*", ""]
+        if st.paper:
+            sec += [f"Reproduces: {st.paper}", ""]
+        nc = out / f"{name}.nc"
+        if state != "complete":
+            sec += [f"Status: {state}, {stored}/{total} trials of the full form stored. Resume "
+                    f"with `python -m studies run {name}` (stored trials are skipped).", ""]
+        if nc.is_file():
+            with xr.open_dataset(nc) as ds:
+                ds = ds.load()
+            run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+            if run.get("seeds") is not None and len(run["seeds"]) != len(st.seeds):
+                sec += [f"The stored Dataset holds seeds {run['seeds']} (a reduced run forced by "
+                        "compute; see the completeness table).", ""]
+            rows = cell_rows(ds, st)
+            if rows:
+                sec += ["| cell | paper | ours | difference | verdict |", "|---|---|---|---|---|",
+                        *rows, ""]
+            md = out / f"{name}.md"
+            if md.is_file():
+                body = md.read_text().replace("\n# ", "\n### ").replace("\n## ", "\n### ")
+                if body.startswith("# "):
+                    body = "###" + body[1:]
+                sec += [body.strip(), ""]
+            for extra in sorted(out.glob("*.md")):
+                if extra.name != f"{name}.md":
+                    text = extra.read_text().replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
+                    sec += [("####" + text[1:] if text.startswith("# ") else text).strip(), ""]
+            for png in sorted(out.glob("*.png")):
+                sec.append(f"![{png.stem}]({name}/{png.name})")
+            sec.append("")
+        else:
+            sec += ["No stored Dataset yet.", ""]
+        sections += sec
+    lines += ["", *sections]
+    return atomic_write_bytes("\n".join(lines).encode(), base / "REPORT.md")
