@@ -75,9 +75,12 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
     """One table as Markdown (our mean +- CI, paper's value beside, ties in bold)."""
     default_problem = table.problem or str(ds["problem"].values[0])
     entries, values, positions = [], [], []
+    problems = {str(p) for p in ds["problem"].values}
     for (r, c), sel in table.cells.items():
         sel = dict(sel)
         problem = sel.pop("problem", default_problem)
+        if problem not in problems:  # e.g. a quick form without this problem
+            continue
         i = find_setting(ds, sel)
         if i is None:
             continue
