@@ -188,6 +188,8 @@ def _png(fig) -> bytes:
 def curves_png(ds: xr.Dataset, study: Study) -> bytes:
     """Learning curves (mean and 95% CI band) of the best setting of each optimizer."""
     metric = study.curve_metric
+    if metric not in ds or "epoch" not in ds[metric].dims:
+        return None  # e.g. per-step results of the quadratic studies: drawn by extra_report
     problems = [str(p) for p in ds["problem"].values]
     fig = _canvas(1, len(problems))
     axes = fig.subplots(1, len(problems), squeeze=False)[0]
@@ -233,8 +235,9 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
         if xm not in ds or ym not in ds:
             ax.text(0.5, 0.5, f"{xm}/{ym} not recorded", ha="center", transform=ax.transAxes)
             continue
-        x = ds[xm].sel(problem=p).isel(epoch=-1).mean("seed", skipna=False).values
-        y = ds[ym].sel(problem=p).isel(epoch=-1).mean("seed", skipna=False).values
+        xa, ya = ds[xm].sel(problem=p), ds[ym].sel(problem=p)
+        x = (xa.isel(epoch=-1) if "epoch" in xa.dims else xa).mean("seed", skipna=False).values
+        y = (ya.isel(epoch=-1) if "epoch" in ya.dims else ya).mean("seed", skipna=False).values
         for opt in dict.fromkeys(str(o) for o in ds["optimizer"].values):
             m = (ds["optimizer"].values == opt) & np.isfinite(x) & np.isfinite(y)
             if m.any():
@@ -265,8 +268,11 @@ def write_report(ds: xr.Dataset, study: Study, out: Path, *, alpha: float = DEFA
     md_path = store.atomic_write_bytes(md.encode(), out / f"{study.name}.md")
     if echo:
         print(md)
-    figs = [store.atomic_write_bytes(curves_png(ds, study), out / f"{study.name}-curves.png"),
-            store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png")]
+    figs = []
+    curves = curves_png(ds, study)
+    if curves is not None:
+        figs.append(store.atomic_write_bytes(curves, out / f"{study.name}-curves.png"))
+    figs.append(store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png"))
     figs += extra_outputs(ds, study, out)
     return md_path, figs
 

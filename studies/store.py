@@ -75,7 +75,9 @@ def atomic_write_dataset(ds: xr.Dataset, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".nc", dir=path.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+        enc = {v: {"zlib": True, "complevel": 4} for v in ds.variables
+               if ds[v].dtype.kind in "biuf" and ds[v].ndim > 0}
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=enc)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
