@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true",
                    help="the quick form (data subset, fewer seeds/epochs; about a minute)")
     r.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: number of cores)")
+                   help="local worker processes (default: number of cores; 0: run the "
+                   "trials in this process without Dask, for debugging)")
     r.add_argument("--scheduler", default=None,
                    help="address (tcp://host:port) or scheduler file of an existing Dask cluster")
     r.add_argument("--out", default=None, help="output directory (default: data/results/NAME/, "
@@ -98,8 +99,8 @@ def _cmd_list() -> int:
 def _cmd_run(a) -> int:
     from .api import run
 
-    if a.workers is not None and a.workers < 1:
-        raise SpecError(f"--workers must be >= 1, got {a.workers}")
+    if a.workers is not None and a.workers < 0:
+        raise SpecError(f"--workers must be >= 0 (0: in this process, no Dask), got {a.workers}")
     if a.seeds is not None and a.seeds < 1:
         raise SpecError(f"--seeds must be >= 1, got {a.seeds}")
     if a.epochs is not None and a.epochs < 1:

@@ -188,7 +188,10 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
                scheduler: str | None = None, workers: int | None = None,
                progress: bool = True, connect_timeout: float = 5.0,
                code: dict | None = None, retry_failed: bool = False) -> RunSummary:
-    """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``."""
+    """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``.
+
+    ``workers=0`` runs the trials one after the other in this process, without Dask.
+    """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -199,7 +202,20 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     trials = keyed(expand(study, quick=quick, device=device), code)
     todo = pending(trials, out, retry_failed)
     counts: dict = {}
-    if todo:
+    if todo and workers == 0 and not scheduler:
+        # In this process, no Dask: for debugging, profilers and tests (compiled code is
+        # reused across trials and studies). Same trial function, records and storage.
+        bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
+                   desc=study.name, disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        try:
+            for k, s in todo:
+                rec = execute(study.trial, k, s, code)
+                store.write_trial(out, rec)
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                bar.update(1)
+        finally:
+            bar.close()
+    elif todo:
         with dask_client(scheduler, workers, connect_timeout) as client:
             trial_fn = study.trial
             try:

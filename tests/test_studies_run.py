@@ -329,7 +329,7 @@ BAD = {  # each: a clear one-line message, exit status 2, no traceback
                           "no stored results for study 'selftest'"),
     "cuda without a GPU": (["run", "selftest", "--quick", "--device", "cuda", "--out",
                             "{tmp}/o2"], "CUDA is unavailable"),
-    "bad --workers": (["run", "selftest", "--workers", "0"], "--workers must be >= 1, got 0"),
+    "bad --workers": (["run", "selftest", "--workers", "-1"], "--workers must be >= 0"),
     "bad --alpha": (["run", "selftest", "--alpha", "2"], "alpha must be a number in (0, 1)"),
 }
 #: checked in separate processes (the rest in process, through studies.cli.main)
@@ -377,3 +377,13 @@ def test_bad_inputs_in_process(what, bad_files, capsys, monkeypatch):
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err + cap.out
     assert cap.err.startswith("error: ") and BAD[what][1] in cap.err, cap.err
+
+
+def test_in_process_run_without_dask_matches_stored_format(tmp_path):
+    """workers=0 runs the trials in this process (no Dask) with the same records."""
+    from studies import api
+
+    s = api.run("selftest", out=tmp_path, quick=True, workers=0, progress=False)
+    assert s.computed == s.total > 0 and s.dataset.is_file()
+    again = api.run("selftest", out=tmp_path, quick=True, workers=0, progress=False)
+    assert again.computed == 0 and again.skipped == s.total

@@ -20,7 +20,7 @@ def test_registered_and_full_form_is_the_papers_setup():
 
 
 def test_quick_run_through_engine(tmp_path):
-    summary = api.run("adadelta-sec41", out=tmp_path, quick=True, workers=1, progress=False)
+    summary = api.run("adadelta-sec41", out=tmp_path, quick=True, workers=0, progress=False)
     assert summary.status_counts == {"ok": 2}
     ds = api.xr.open_dataset(summary.dataset).load()
     err = ds["test_error"].sel(problem="mnist-tanh").isel(setting=0).values
