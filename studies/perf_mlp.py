@@ -32,7 +32,10 @@ def train_step_time(method: str, X, y, sizes, *, batch_size: int, extra_epochs: 
                     seed: int = 0, hyper: dict | None = None) -> dict:
     """Per-step time (s) of ``train`` by the two-run difference (module docstring).
 
-    Returns ``{"step_time", "steps_per_epoch", "diverged", "wall_1", "wall_2", "train_loss"}``
+    A non-positive difference (the machine's load changed between the runs) gives NaN;
+    ``step_time_upper`` (the longer run's wall time per step, evaluations included) is an
+    upper bound that is always measurable.
+    Returns ``{"step_time", "step_time_upper", "steps_per_epoch", "diverged", "wall_1", "wall_2", "train_loss"}``
     (``train_loss``: the 1-epoch run's mean training loss at epochs 0 and 1, evidence that
     the timed run learned).
     """
@@ -54,7 +57,12 @@ def train_step_time(method: str, X, y, sizes, *, batch_size: int, extra_epochs: 
     diverged = bool(r1.diverged or r2.diverged)
     dsteps = r2.steps - r1.steps
     step = (r2.wall_time - r1.wall_time) / dsteps if dsteps > 0 and not diverged else float("nan")
-    return {"step_time": float(step), "steps_per_epoch": int(X.shape[0] // batch_size),
+    if not step > 0:
+        # the machine's load changed between the two runs (the difference is meaningless)
+        step = float("nan")
+    # upper bound, always measurable: the longer run's wall time per step, evaluations included
+    upper = r2.wall_time / r2.steps if r2.steps > 0 and not diverged else float("nan")
+    return {"step_time": float(step), "step_time_upper": float(upper), "steps_per_epoch": int(X.shape[0] // batch_size),
             "diverged": diverged, "wall_1": float(r1.wall_time), "wall_2": float(r2.wall_time),
             "train_loss": np.asarray(r1.train_loss, dtype=float)}
 

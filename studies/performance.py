@@ -276,6 +276,10 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["mlp_n_samples"] = ((), N)
     out["mlp_batch_size"] = ((), B)
     out["mlp_epoch_time"] = ((), epoch)
+    out["mlp_epoch_time_upper"] = ((), r["step_time_upper"] * steps)
+    if not np.isfinite(epoch) and not diverged:
+        notes.append("epoch time NaN: the two-run difference was not positive (the machine's "
+                     "load changed between the runs); see mlp_epoch_time_upper")
     out["mlp_samples_per_s"] = ((), steps * B / epoch if epoch > 0 else nan)
     out["mlp_torch_epoch_time"] = ((), torch_epoch)
     out["mlp_torch_path"] = ((), perf_torch.PATH_CODES[torch_path])
@@ -307,7 +311,10 @@ def _mlp(spec: dict, notes: list) -> dict:
     if opt.needs_curvature:
         bb_time = perf_mlp.bbprop_call_time(X, sizes, batch_size=1)
         t_step = r1["step_time"]
-        ratio = t_step / (t_step - bb_time) if t_step > bb_time else float("inf")
+        if not np.isfinite(t_step):
+            ratio = nan
+        else:
+            ratio = t_step / (t_step - bb_time) if t_step > bb_time else float("inf")
     out["mlp_bbprop_time"] = ((), bb_time)
     out["mlp_bbprop_cost_ratio"] = ((), ratio)
     out["target_bbprop_le_1p6"] = ((), _cmp(ratio, 1.6, ge=False) if method == "vsgd-l" else nan)
@@ -455,6 +462,9 @@ VARIABLES = {
     "mlp_epoch_time": {"long_name": "epoch time", "units": "s",
                        "description": "steps per epoch x per-step time of adaptlr.mlp.train "
                                       "(two-run difference; evaluations excluded)"},
+    "mlp_epoch_time_upper": {"long_name": "epoch time, upper bound", "units": "s",
+                             "description": "wall time of the 2-epoch run per step x steps per "
+                                            "epoch (its two full-set evaluations included)"},
     "mlp_samples_per_s": {"long_name": "training samples per second", "units": "1/s",
                           "description": "minibatch training"},
     "mlp_torch_epoch_time": {"long_name": "PyTorch epoch time", "units": "s",
