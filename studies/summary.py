@@ -124,14 +124,31 @@ def build(results_dir: Path | None = None) -> Path:
         stored, total, seeds = completeness(st, out)
         state = ("complete" if stored == total else
                  "not run" if stored == 0 else "partial")
+        nc = out / f"{name}.nc"
+        older = ""
+        if nc.is_file() and stored < total:
+            # a Dataset made by an earlier code version: still a valid, labelled result
+            with xr.open_dataset(nc) as old:
+                st_vals = old["status"].values.astype(str).ravel()
+                older = (f"stored Dataset from code {str(old.attrs.get('git_commit', '?'))[:10]} "
+                         f"(source {str(old.attrs.get('source_sha256', '?'))[:10]}): "
+                         f"{int((st_vals == 'ok').sum())} ok, "
+                         f"{int((st_vals == 'diverged').sum())} diverged of {st_vals.size} trials, "
+                         f"{old.sizes.get('seed', 0)} seeds")
+                seeds = [int(x) for x in old["seed"].values]
+            state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
                      f"({state}) | {seed_txt} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]
         if st.paper:
             sec += [f"Reproduces: {st.paper}", ""]
-        nc = out / f"{name}.nc"
-        if state != "complete":
+        if older:
+            sec += [f"The {older}. The code has changed since (the trial keys differ), so "
+                    f"`python -m studies run {name}` would recompute it with the current code; "
+                    "the numbers below are those of the stored Dataset, whose provenance "
+                    "attributes name the exact commit.", ""]
+        elif state != "complete":
             sec += [f"Status: {state}, {stored}/{total} trials of the full form stored. Resume "
                     f"with `python -m studies run {name}` (stored trials are skipped).", ""]
         if nc.is_file():
