@@ -10,7 +10,8 @@ Switches (read once, at import):
 
 ``ADAPTLR_FASTMATH=1``
     compile with LLVM fast-math flags ``contract, arcp, reassoc, afn, nsz``.
-    Off by default. The ``nnan``/``ninf`` flags are never used: adaptlr must
+    Off by default. Numba's disk cache ignores fast-math flags, so with this switch on
+    nothing is cached (and nothing cached is reused). The ``nnan``/``ninf`` flags are never used: adaptlr must
     see NaN and inf to report divergence and non-finite gradients.
 ``NUMBA_DISABLE_JIT=1``
     Numba's own switch: everything runs as plain Python (slow), for debugging
@@ -35,15 +36,20 @@ def _fastmath():
     return set(FASTMATH_FLAGS) if FASTMATH else False
 
 
+#: Numba's on-disk cache does not key on fast-math flags: a fast-math build would be served
+#: to a default run and vice versa. So the disk cache is used only without fast-math.
+CACHE: bool = not FASTMATH
+
+
 def cpu_rule(fn):
     """Compile a scalar rule function as an always-inlined ``@njit`` function."""
-    return njit(inline="always", fastmath=_fastmath(), cache=True)(fn)
+    return njit(inline="always", fastmath=_fastmath(), cache=CACHE)(fn)
 
 
 def cpu_kernel(fn=None, *, parallel: bool = False):
     """Compile a CPU kernel (``@njit``, cached, fast-math only when switched on)."""
     def wrap(f):
-        return njit(fastmath=_fastmath(), cache=True, parallel=parallel)(f)
+        return njit(fastmath=_fastmath(), cache=CACHE, parallel=parallel)(f)
     return wrap(fn) if fn is not None else wrap
 
 

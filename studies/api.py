@@ -22,7 +22,7 @@ from .combine import add_summaries, combine
 from .expand import code_version
 from .provenance import provenance
 from .registry import get_study
-from .report import write_report
+from .report import study_module, write_report
 from .runner import RunSummary, run_trials
 from .spec import SpecError, Study
 from .stats import CORRECTIONS, DEFAULT_ALPHA, DEFAULT_TEST, TESTS
@@ -105,6 +105,9 @@ def build_dataset(st: Study, out: Path, *, quick: bool, device: str, alpha: floa
     attrs = provenance(st, quick=quick, device=device, started=started, finished=finished,
                        checksums=checksums, code=code)
     ds = combine(st, out, quick=quick, device=device, code=code, attrs=attrs)
+    hook = getattr(study_module(st), "dataset_attrs", None)
+    if hook is not None:  # study-specific global attributes (e.g. the machine of a benchmark)
+        ds.attrs.update({k: v for k, v in hook(ds).items() if isinstance(v, (str, int, float))})
     return add_summaries(ds, st, test=test, alpha=alpha, correction=correction)
 
 

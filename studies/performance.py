@@ -830,5 +830,6 @@ STUDY = Study(
            "optimizers": {"adadelta": {}, "sgd": {}, "vsgd-l": {}}},
     allowed=allowed,
     variables=VARIABLES,
+    max_workers=1,  # timing trials never overlap (the lock also guards other runs)
     curve_metric="mlp_train_loss",
 )

@@ -202,6 +202,8 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     trials = keyed(expand(study, quick=quick, device=device), code)
     todo = pending(trials, out, retry_failed)
     counts: dict = {}
+    if study.max_workers and not scheduler and workers != 0:
+        workers = min(workers or study.max_workers, study.max_workers)
     if todo and workers == 0 and not scheduler:
         # In this process, no Dask: for debugging, profilers and tests (compiled code is
         # reused across trials and studies). Same trial function, records and storage.

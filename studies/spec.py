@@ -92,6 +92,8 @@ class Study:
     checksums : callable ``checksums(params) -> {file: sha256}`` of the data the study
         reads, stored in the results' provenance. ``None``: no external data.
     internal : an engine self-test study, flagged as such by ``python -m studies list``.
+    max_workers : at most this many local worker processes (``None``: no limit). The
+        performance study sets 1 so that timing trials never overlap.
     """
 
     name: str
@@ -114,6 +116,7 @@ class Study:
     scatter_metrics: tuple = ("train_error", "test_error")
     checksums: Callable[[dict], Mapping[str, str]] | None = None
     internal: bool = False
+    max_workers: int | None = None
 
     # ---------------------------------------------------------------- derived forms
     def resolved(self, quick: bool = False) -> "Study":
