@@ -136,7 +136,7 @@ def mlp_trial(spec: dict) -> dict:
     dims = int(params.get("record_dims", 0))
     res = train(net, opt, Xtr, ytr, Xte, yte, epochs=int(spec["epochs"]),
                 batch_size=int(spec["batch_size"]), seed=seed, record_lr_every=rec,
-                record_dims=dims if rec and dims else None)
+                record_dims=dims if rec and dims else None, device=spec.get("device", "cpu"))
     out = curves(res)
     out["train_seconds"] = ((), float(res.wall_time))
     if rec > 0:

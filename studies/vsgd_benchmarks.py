@@ -238,7 +238,8 @@ def mlp_trial(spec: dict) -> dict:
               l2=float(params.get("l2", 1e-4)), dtype=dtype, seed=seed)
     rec = int(params.get("record_lr_every", 0))
     res = train(net, opt, Xtr.astype(dtype, copy=False), ytr, Xte.astype(dtype, copy=False), yte,
-                epochs=int(spec["epochs"]), batch_size=bs, seed=seed, record_lr_every=rec)
+                epochs=int(spec["epochs"]), batch_size=bs, seed=seed, record_lr_every=rec,
+                device=spec.get("device", "cpu"))
     out = {
         "train_error": (("epoch",), np.asarray(res.train_error, dtype=np.float64)),
         "test_error": (("epoch",), np.asarray(res.test_error, dtype=np.float64)),
