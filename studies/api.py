@@ -116,12 +116,17 @@ def find_out(name: str, out=None) -> Path:
     if out:
         return Path(out)
     full, quick = default_out(name, False), default_out(name, True)
-    return full if (full / f"{name}.nc").is_file() or not (quick / "run.json").is_file() else quick
+    use_full = ((full / f"{name}.nc").is_file() or (full / "run.json").is_file()
+                or not (quick / "run.json").is_file())
+    return full if use_full else quick
 
 
 def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT_TEST,
-           correction: str | None = None, echo: bool = False):
+           correction: str | None = None, echo: bool = False, rebuild: bool = False):
     """Write the tables and figures from the stored Dataset ``OUT/<name>.nc`` (no re-run).
+
+    Without that file (a run that was interrupted), or with ``rebuild``, the Dataset is first
+    combined from the trial files stored so far; trials not yet run show as ``missing``.
 
     The statistics (ties) are recomputed with the given ``alpha``/``test``/``correction``,
     and stored back into the Dataset's attributes. Returns ``(dataset path, table path,
@@ -131,7 +136,8 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     st0 = get_study(study)
     out = find_out(st0.name, out)
     path = out / f"{st0.name}.nc"
-    if not path.is_file():
+    has_trials = (out / "run.json").is_file() and bool(store.finished_keys(out))
+    if not path.is_file() and not has_trials:
         raise FileNotFoundError(
             f"no stored results for study {st0.name!r}: {str(path)!r} does not exist; "
             f"run `python -m studies run {st0.name}` first (or give --out DIR)")
@@ -139,6 +145,12 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     st = prepare(st0, quick=form.get("quick", False), only=form.get("only"),
                  overrides=form.get("overrides") or None, seeds=form.get("seeds"),
                  epochs=form.get("epochs"))
+    if not path.is_file() or rebuild:
+        # an interrupted run: combine the trials stored so far (the rest show as 'missing')
+        ds = build_dataset(st, out, quick=form.get("quick", False),
+                           device=form.get("device", "cpu"), alpha=alpha, test=test,
+                           correction=correction)
+        store.atomic_write_dataset(ds, path)
     with xr.open_dataset(path) as ds:
         ds = ds.load()
     drop = [v for v in ds.data_vars if v.endswith(("_final_mean", "_final_std", "_final_ci_low",

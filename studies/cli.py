@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("name")
     rp.add_argument("--out", default=None, help="results directory (default: data/results/NAME/ "
                     "if it has results, else results/NAME-quick/)")
+    rp.add_argument("--rebuild", action="store_true",
+                    help="combine the Dataset again from the stored trial files (automatic "
+                    "when a run was interrupted before writing it)")
     stats_opts(rp)
 
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
@@ -129,7 +132,7 @@ def _cmd_report(a) -> int:
 
     path, table, figs = report(a.name, out=a.out, alpha=a.alpha, test=a.test,
                                correction=None if a.correction == "none" else a.correction,
-                               echo=True)
+                               echo=True, rebuild=a.rebuild)
     print(f"table (Markdown): {table}")
     print("figures (PNG):    " + "\n                  ".join(str(f) for f in figs))
     print(f"Dataset (netCDF): {path}")

@@ -387,3 +387,20 @@ def test_in_process_run_without_dask_matches_stored_format(tmp_path):
     assert s.computed == s.total > 0 and s.dataset.is_file()
     again = api.run("selftest", out=tmp_path, quick=True, workers=0, progress=False)
     assert again.computed == 0 and again.skipped == s.total
+
+
+def test_report_rebuilds_the_dataset_of_an_interrupted_run(tmp_path):
+    """No combined file (the run was stopped): report combines the stored trials."""
+    import xarray as xr
+
+    from studies import api
+
+    s = api.run("selftest", out=tmp_path, quick=True, workers=0, progress=False)
+    ds0 = xr.open_dataset(s.dataset).load()
+    s.dataset.unlink()
+    victim = sorted((tmp_path / "trials").glob("*.nc"))[0]
+    victim.unlink()  # one trial "was in flight" when the run stopped
+    path, table, figs = api.report("selftest", out=tmp_path)
+    ds = xr.open_dataset(path).load()
+    assert (ds["status"].values == "missing").sum() == 1
+    assert ds.sizes == ds0.sizes and table.is_file() and figs
