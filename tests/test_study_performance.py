@@ -201,9 +201,13 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert set(np.unique(k["target_kernel_ge_torch_adam"].values)) <= {0.0, 1.0}
     # MLP
     m = ds.sel(problem="mlp").isel(seed=0)
-    for var in ("mlp_epoch_time", "mlp_gemm_bound_time", "mlp_b1_samples_per_s",
-                "mlp_ratio_to_bound"):
+    for var in ("mlp_gemm_bound_time", "mlp_b1_samples_per_s", "mlp_epoch_time_upper"):
         assert np.all(m[var].values > 0), var
+    # the epoch time is a two-run difference: NaN (with a note) when the machine's load
+    # changed between the runs, never a wrong number; positive otherwise
+    for var in ("mlp_epoch_time", "mlp_ratio_to_bound"):
+        v = m[var].values
+        assert np.all((v > 0) | np.isnan(v)), var
     np.testing.assert_allclose(m["mlp_gemm_gflop"].values, 2 * 248.6e6 / 1e9)
     loss = m["mlp_train_loss"].values                              # (setting, epoch)
     assert loss.shape == (2, 2) and np.all(np.isfinite(loss)) and np.all(loss > 0)
@@ -213,7 +217,8 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert mad["mlp_torch_epoch_time"].values[0] > 0
     assert mad["target_mlp_1p5x_torch"].values[0] in (0.0, 1.0)
     assert np.isnan(mad["mlp_bbprop_cost_ratio"].values[0])        # AdaDelta needs no bbprop
-    assert mvl["mlp_bbprop_cost_ratio"].values[0] > 1.0
+    r = mvl["mlp_bbprop_cost_ratio"].values[0]
+    assert r > 1.0 or np.isnan(r)  # NaN only when the per-step difference was not measurable
     assert mvl["target_bbprop_le_1p6"].values[0] in (0.0, 1.0)
     assert np.isnan(mvl["mlp_torch_epoch_time"].values[0])
     # GPU: skip path recorded
