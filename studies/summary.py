@@ -23,7 +23,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from .api import repo_root
-from .expand import expand, keyed
+from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .report import _fmt, find_setting
 from .store import atomic_write_bytes, finished_keys
@@ -118,6 +118,7 @@ def build(results_dir: Path | None = None) -> Path:
         "|---|---|---|---|",
     ]
     sections = []
+    current = code_version()
     for name in names:
         st = studies[name]
         out = base / name
@@ -127,6 +128,9 @@ def build(results_dir: Path | None = None) -> Path:
         nc = out / f"{name}.nc"
         older = ""
         if nc.is_file() and stored < total:
+            with xr.open_dataset(nc) as old:
+                same_code = old.attrs.get("source_sha256") == current["source_sha256"]
+        if nc.is_file() and stored < total and not same_code:
             # a Dataset made by an earlier code version: still a valid, labelled result
             with xr.open_dataset(nc) as old:
                 st_vals = old["status"].values.astype(str).ravel()
