@@ -18,6 +18,14 @@ Switches (read once, at import):
     and coverage. All adaptlr kernels are written to work in that mode.
 ``NUMBA_ENABLE_CUDASIM=1``
     Numba's CUDA simulator: the ``@cuda.jit`` twins run on the CPU, for tests.
+
+Every CPU kernel is compiled with ``error_model="numpy"`` (:data:`ERROR_MODEL`): a
+division by zero gives inf/NaN as IEEE 754 says instead of raising
+``ZeroDivisionError``. That is the semantics adaptlr wants anyway (a non-finite value is
+detected and reported as divergence or a non-finite gradient), and it is what lets LLVM
+vectorise loops that divide: with Numba's default ("python") error model every division
+carries a zero test and a branch, and the serial AdaDelta kernel ran 4.3x slower
+(5.3 ms against 1.26 ms per step on 648,010 float32 elements, this 2-core machine).
 """
 from __future__ import annotations
 
@@ -40,16 +48,19 @@ def _fastmath():
 #: to a default run and vice versa. So the disk cache is used only without fast-math.
 CACHE: bool = not FASTMATH
 
+#: Numba error model of every CPU kernel (module docstring): IEEE results, no zero-division checks.
+ERROR_MODEL = "numpy"
+
 
 def cpu_rule(fn):
     """Compile a scalar rule function as an always-inlined ``@njit`` function."""
-    return njit(inline="always", fastmath=_fastmath(), cache=CACHE)(fn)
+    return njit(inline="always", fastmath=_fastmath(), cache=CACHE, error_model=ERROR_MODEL)(fn)
 
 
 def cpu_kernel(fn=None, *, parallel: bool = False):
     """Compile a CPU kernel (``@njit``, cached, fast-math only when switched on)."""
     def wrap(f):
-        return njit(fastmath=_fastmath(), cache=CACHE, parallel=parallel)(f)
+        return njit(fastmath=_fastmath(), cache=CACHE, parallel=parallel, error_model=ERROR_MODEL)(f)
     return wrap(fn) if fn is not None else wrap
 
 

@@ -224,3 +224,47 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match=r"target matrix of shape \(2, 2\)"):
         lin.gradient(np.zeros((2, 3)), np.array([0, 1]))
     np.testing.assert_array_equal(net.theta, theta0)
+
+
+# ---- float32 tanh (activations._tanh_f32) against float64 np.tanh ------------------------------
+
+def _ulp_error(got32, exact64):
+    exact32 = exact64.astype(np.float32)
+    spacing = np.spacing(np.abs(exact32)).astype(np.float64)
+    return np.abs(got32.astype(np.float64) - exact64) / spacing
+
+
+def test_tanh_f32_accuracy_and_special_values():
+    from adaptlr.mlp.activations import TANH, bias_activate
+
+    rng = np.random.default_rng(11)
+    a = np.concatenate([
+        rng.standard_normal(20000) * 3,
+        np.linspace(-12, 12, 20001),
+        10.0 ** rng.uniform(-30, 1.3, 20000) * rng.choice([-1, 1], 20000),
+        [0.0, 1e-40, -1e-40, 9.09, 9.1, 9.11, -9.1, 20.0, -20.0, 1e30, -1e30],
+    ]).astype(np.float32)
+    A = a.reshape(1, -1).copy()
+    bias_activate(A, np.zeros(A.shape[1], np.float32), TANH)
+    exact = np.tanh(a.astype(np.float64))
+    assert np.max(_ulp_error(A[0], exact)) <= 1.0
+    # sign symmetry, saturation, non-finite values
+    S = np.array([[np.inf, -np.inf, np.nan, 0.5, -0.5]], np.float32)
+    bias_activate(S, np.zeros(5, np.float32), TANH)
+    assert S[0, 0] == 1.0 and S[0, 1] == -1.0 and np.isnan(S[0, 2]) and S[0, 3] == -S[0, 4]
+
+
+def test_bias_activate_adds_bias_for_every_activation_and_dtype():
+    from adaptlr.mlp.activations import ACTIVATIONS, bias_activate
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        for name, code in ACTIVATIONS.items():
+            A0 = rng.standard_normal((7, 5)).astype(dtype)
+            b = rng.standard_normal(5).astype(dtype)
+            A = A0.copy()
+            bias_activate(A, b, code)
+            z = A0.astype(np.float64) + b.astype(np.float64)
+            ref = {"tanh": np.tanh(z), "relu": np.maximum(z, 0), "logistic": 1 / (1 + np.exp(-z))}[name]
+            tol = 1e-6 if dtype == np.float32 else 1e-14
+            np.testing.assert_allclose(A, ref, rtol=tol, atol=tol)

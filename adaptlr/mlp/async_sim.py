@@ -57,7 +57,7 @@ import numpy as np
 
 from numba import njit
 
-from ..targets import FASTMATH, FASTMATH_FLAGS, cpu_kernel
+from ..targets import ERROR_MODEL, FASTMATH, FASTMATH_FLAGS, cpu_kernel
 from .backward import backward
 from .evaluation import evaluate_set
 from .forward import forward
@@ -142,7 +142,7 @@ def _read_and_grad(theta, offsets, sizes, act, out, l2, X, y, rows, ws, g, targe
 # another dispatcher (opt.step_flat) as an argument reloads stale function pointers after the
 # optimizer kernels change and crashes (Numba limitation). Compiled once per process and
 # optimizer (seconds); the kernels it calls are cached.
-@njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False)
+@njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False, error_model=ERROR_MODEL)
 def async_steps(theta, step_flat, st, sc, blocks, hp, empty, t0, n_steps, nbatch,
                 offsets, sizes, act, out, l2, X, y, batches, next_batch, workers, G, read_ver,
                 ws, targets, staleness):
@@ -259,11 +259,14 @@ def train_async(net, opt, X_train, y_train, X_test, y_test, *, replicas: int, ep
             diverged_step = 0   # the initial parameters give a non-finite loss
             break
     steps = 0
+    # the serial twin (bit-identical): a parallel step between BLAS products makes Numba's and
+    # OpenBLAS's thread pools compete for the cores (see training._kernel_for_size)
+    kernel = getattr(opt, "step_flat_serial", None) or opt.step_flat
     if diverged_step < 0:
         for e in range(1, epochs + 1):
             t0 = (e - 1) * per_epoch
             seg = slice(t0, t0 + per_epoch)
-            nb, dstep = async_steps(theta, opt.step_flat, st, sc, blocks, hp, empty,
+            nb, dstep = async_steps(theta, kernel, st, sc, blocks, hp, empty,
                                     np.int64(t0), np.int64(per_epoch), np.int64(batch_size),
                                     net.offsets, net.sizes_array, net.act_code, net.out_code,
                                     net.l2, X, y, batches, np.int64(nb), workers[seg], G,

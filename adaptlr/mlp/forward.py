@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from ..targets import cpu_kernel
-from .activations import LINEAR, SOFTMAX, activate
+from .activations import LINEAR, SOFTMAX, bias_activate
 
 
 @cpu_kernel
@@ -61,9 +61,7 @@ def forward(theta, offsets, sizes, act, out, X, m, labels, targets, ws):
         A = ws.h[s:s + m * b].reshape(m, b)
         np.dot(layer_input(X, ws, sizes, k, m), W, A)
         if k < n_layers - 1:
-            for i in range(m):
-                for j in range(b):
-                    A[i, j] = activate(A[i, j] + theta[ob + j], act)
+            bias_activate(A, theta[ob:ob + b], act)
         else:
             for i in range(m):
                 for j in range(b):
