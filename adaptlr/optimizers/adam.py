@@ -12,6 +12,11 @@ decays, ``eps`` > 0 added outside the square root (Kingma & Ba, Algorithm 1; the
 lecture slides). Defaults are the paper's: lr=1e-3, beta1=0.9, beta2=0.999,
 eps=1e-8. State rows: 0 = m, 1 = v (start at 0). torch.optim.Adam computes the
 same quantity as lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps).
+
+Kernel form: the bias corrections ``1 - beta^t`` do not depend on the element, so
+:func:`adam_prepare` computes them once per step (``PREPARE``, see
+``elementwise.make_cpu_kernel``) and the rule receives them in :class:`AdamStep`.
+Computed per element they made this kernel about 10x slower than RMSprop's.
 """
 from __future__ import annotations
 
@@ -45,14 +50,29 @@ PARAMS = (
 ALIASES = {"alpha": "lr"}
 
 
-def adam_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    m = hp.beta1 * s0 + (1.0 - hp.beta1) * g
-    v = hp.beta2 * s1 + (1.0 - hp.beta2) * g * g
-    mhat = m / (1.0 - hp.beta1 ** t)
-    vhat = v / (1.0 - hp.beta2 ** t)
-    return x - hp.lr * mhat / (math.sqrt(vhat) + hp.eps), m, v, s2, s3, s4
+class AdamStep(NamedTuple):
+    """What the rule needs at step t: the hyperparameters and both bias corrections."""
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    bc1: float   # 1 - beta1^t
+    bc2: float   # 1 - beta2^t
+
+
+def adam_prepare(hp, t):
+    return AdamStep(hp.lr, hp.beta1, hp.beta2, hp.eps, 1.0 - hp.beta1 ** t, 1.0 - hp.beta2 ** t)
+
+
+def adam_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hq, t, nb):
+    m = hq.beta1 * s0 + (1.0 - hq.beta1) * g
+    v = hq.beta2 * s1 + (1.0 - hq.beta2) * g * g
+    mhat = m / hq.bc1
+    vhat = v / hq.bc2
+    return x - hq.lr * mhat / (math.sqrt(vhat) + hq.eps), m, v, s2, s3, s4
 
 
 RULE = adam_rule
-step_flat = make_cpu_kernel(adam_rule, N_SLOTS)
-step_flat_serial = make_cpu_kernel(adam_rule, N_SLOTS, parallel=False)
+PREPARE = adam_prepare
+step_flat = make_cpu_kernel(adam_rule, N_SLOTS, prepare=adam_prepare)
+step_flat_serial = make_cpu_kernel(adam_rule, N_SLOTS, parallel=False, prepare=adam_prepare)

@@ -184,7 +184,7 @@ class Optimizer:
 
         m = self._m
         if m.rule is not None:
-            inner = cuda_launch.elementwise_launcher(m.rule, m.n_slots)
+            inner = cuda_launch.elementwise_launcher(m.rule, m.n_slots, m.prepare)
             if m.kernel_hyper is None:
                 return inner
 
@@ -322,7 +322,7 @@ class Optimizer:
             args.append((Pf[k], Gf[k], e if Cf is None else Cf[k], e if Qf is None else Qf[k],
                          e if Hf is None else Hf[k], state.st[k]))
         if m.rule is not None:
-            launcher = cuda_launch.elementwise_launcher(m.rule, m.n_slots)
+            launcher = cuda_launch.elementwise_launcher(m.rule, m.n_slots, m.prepare)
             for k, a in enumerate(args):
                 launcher(*a, state.sc, state.offsets[k], hp, t, nb, **launch)
             return

@@ -63,9 +63,12 @@ def empty_like_device(x):
     return cuda.device_array(0, dtype=x.dtype)
 
 
-def elementwise_launcher(rule, n_slots: int):
-    """Host launcher ``step_cuda(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch, threads=, blocks=)``."""
-    key = ("ew", rule, n_slots)
+def elementwise_launcher(rule, n_slots: int, prepare=None):
+    """Host launcher ``step_cuda(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch, threads=, blocks=)``.
+
+    ``prepare(hp, t)`` (the method's per-step preparation, elementwise.make_cpu_kernel) runs
+    on the host, in Python, from the same function the CPU kernel compiles."""
+    key = ("ew", rule, n_slots, prepare)
     if key in _cache:
         return _cache[key]
     r = targets.gpu_rule(rule)
@@ -105,7 +108,8 @@ def elementwise_launcher(rule, n_slots: int):
 
     def step_cuda(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch, threads=None, blocks=None):
         nblk, nthr = _grid(x.shape[0], threads, blocks)
-        kernel[nblk, nthr](x, g, curv, gsq, hv, st, hp, np.int64(t), np.int64(nbatch))
+        hq = hp if prepare is None else prepare(hp, int(t))
+        kernel[nblk, nthr](x, g, curv, gsq, hv, st, hq, np.int64(t), np.int64(nbatch))
 
     _cache[key] = step_cuda
     return step_cuda

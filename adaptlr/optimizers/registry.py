@@ -33,6 +33,7 @@ class Method:
     step_flat: Any
     step_flat_serial: Any = None            # same kernel without prange (small arrays)
     rule: Callable | None = None            # elementwise scalar rule (None for blocked methods)
+    prepare: Callable | None = None         # per-step preparation of the rule's hyper (elementwise)
     block_rules: tuple | None = None        # (elem_reduce, block_rule, elem_apply) for blocked ones
     blocked: Any = None                     # CPU phase kernels (namespace) for blocked methods
     blocked_serial: Any = None              # their serial variants
@@ -77,6 +78,7 @@ def _elementwise(mod, class_name, reference, needs_curvature=False):
         aliases=mod.ALIASES, n_slots=mod.N_SLOTS, slots=mod.SLOTS, slot_init=mod.SLOT_INIT,
         n_scalars=0, scalars=(), scalar_init=_zeros(0), step_flat=mod.step_flat,
         step_flat_serial=mod.step_flat_serial, rule=mod.RULE,
+        prepare=getattr(mod, "PREPARE", None),
         needs_curvature=needs_curvature, reference=reference,
     )
 
