@@ -83,7 +83,7 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
             "overrides": {k: {h: list(v) for h, v in a.items()} for k, a in (overrides or {}).items()},
             "seeds": list(st.seeds), "epochs": st.epochs}
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
-    code = code_version()  # one code version for the keys, the files and the provenance
+    code = code_version(st)  # one code version for the keys, the files and the provenance
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
                          code=code, retry_failed=retry_failed)
@@ -100,7 +100,7 @@ def build_dataset(st: Study, out: Path, *, quick: bool, device: str, alpha: floa
                   test: str, correction: str | None, started: str = "",
                   finished: str = "", code: dict | None = None) -> xr.Dataset:
     """Combine the stored trials of ``st`` (keys of ``code``) with provenance and statistics."""
-    code = code_version() if code is None else code
+    code = code_version(st) if code is None else code
     checksums = st.checksums(dict(st.params)) if st.checksums else {}
     attrs = provenance(st, quick=quick, device=device, started=started, finished=finished,
                        checksums=checksums, code=code)

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from . import store
-from .expand import expand, keyed, setting_label
+from .expand import code_version, expand, keyed, setting_label
 from .spec import Study, settings_of
 
 ENGINE_ATTRS = {
@@ -63,6 +63,7 @@ def _attrs(name: str, meta: dict | None) -> dict:
 def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
             code: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Read the study's trial files from ``out`` and build the combined Dataset."""
+    code = code_version(study) if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
     problems = list(study.problems)
     settings = [(opt, h) for opt, g in study.optimizers.items() for h in settings_of(opt, g)]

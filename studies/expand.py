@@ -8,10 +8,15 @@ A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
 
 Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
 code version is ``adaptlr.__version__`` + a sha256 of the *content* of every ``*.py``
-file under ``adaptlr/`` and of the study modules under ``studies/`` (relative path and
+file under ``adaptlr/`` and of the study's own code under ``studies/``: the module that
+declares it and every ``studies`` module it imports, found by reading the ``import``
+statements of the source (also those inside functions), transitively (relative path and
 bytes, sorted by path). Any edit of the library or of a study's code therefore gives new
 keys, so stored trials are never reused with code they were not computed with; the trial
-function's source alone is not enough (it calls the library and shared helpers). The
+function's source alone is not enough (it calls the library and shared helpers). Editing
+one study (say the performance study's report) leaves the keys of the others alone, so
+hours of committed trials of another study stay usable. Without a study (or for a study
+declared outside ``studies/``) every study module is hashed. The
 engine's own modules (:data:`ENGINE_SOURCES`: expansion, storage, Dask, combination,
 statistics, reports, CLI) are left out: they do not compute trial results (what they
 pass to a trial is the spec, which is in the key), so improving a report does not throw
@@ -53,19 +58,71 @@ def _roots() -> dict[str, Path]:
             "studies": Path(studies.__file__).resolve().parent}
 
 
-def source_hash() -> str:
+def _study_files(root: Path, module_file: Path) -> set[Path]:
+    """``module_file`` and the ``studies`` modules it imports, transitively (by the AST)."""
+    import ast
+
+    todo, seen = [module_file.resolve()], set()
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen.add(f)
+        for node in ast.walk(ast.parse(f.read_text(), filename=str(f))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level == 1 or (node.level == 0 and base.split(".")[0] == "studies"):
+                    base = base.removeprefix("studies").lstrip(".")
+                    if base:
+                        names.append(base)
+                    else:   # from . import a, b
+                        names.extend(a.name for a in node.names)
+                    if base:   # from .x import y: y may itself be a module of studies/
+                        names.extend(f"{base}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                names.extend(a.name.removeprefix("studies.") for a in node.names
+                             if a.name.startswith("studies."))
+            for n in names:
+                cand = root / (n.replace(".", "/") + ".py")
+                if cand.is_file():
+                    todo.append(cand.resolve())
+    return seen
+
+
+def source_hash(study=None) -> str:
     """sha256 over (relative path, content) of the .py files of adaptlr/ and of the study
-    modules of studies/ (every file there but :data:`ENGINE_SOURCES`)."""
+    modules of studies/ (every file there but :data:`ENGINE_SOURCES`); with ``study``,
+    only that study's module and the studies modules it imports (module docstring)."""
+    roots = _roots()
+    only = None
+    if study is not None:
+        mod_file = _study_module_file(study)
+        if mod_file is not None and roots["studies"] in mod_file.resolve().parents:
+            only = _study_files(roots["studies"], mod_file)
     h = hashlib.sha256()
-    for name, root in sorted(_roots().items()):
+    for name, root in sorted(roots.items()):
         files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts
                        and not (name == "studies" and p.relative_to(root).as_posix()
-                                in ENGINE_SOURCES))
+                                in ENGINE_SOURCES)
+                       and not (name == "studies" and only is not None
+                                and p.resolve() not in only))
         for p in files:
             rel = f"{name}/{p.relative_to(root).as_posix()}"
             h.update(rel.encode() + b"\0")
             h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _study_module_file(study) -> Path | None:
+    """The source file of the module that declares ``study`` (None if unknown)."""
+    import sys
+
+    for name, mod in list(sys.modules.items()):
+        st = getattr(mod, "STUDY", None)
+        if st is not None and getattr(st, "name", None) == study.name and getattr(mod, "__file__", None):
+            return Path(mod.__file__)
+    return None
 
 
 def git_info() -> tuple[str, bool]:
@@ -84,8 +141,9 @@ def git_info() -> tuple[str, bool]:
         return "unknown", False
 
 
-def code_version() -> dict:
-    """``{"adaptlr": version, "source_sha256": hex}`` (see the module docstring).
+def code_version(study=None) -> dict:
+    """``{"adaptlr": version, "source_sha256": hex}`` of ``study`` (see the module docstring;
+    without a study: the library and every study module).
 
     Read afresh at each call (milliseconds): a run computes it once at its start and uses
     that one version for every key, the trial files and the provenance, so a long-lived
@@ -93,7 +151,7 @@ def code_version() -> dict:
     """
     import adaptlr
 
-    return {"adaptlr": adaptlr.__version__, "source_sha256": source_hash()}
+    return {"adaptlr": adaptlr.__version__, "source_sha256": source_hash(study)}
 
 
 def trial_key(spec: dict, code: dict | None = None) -> str:

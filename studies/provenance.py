@@ -34,7 +34,7 @@ def provenance(study: Study, *, quick: bool, device: str, started: str = "",
     """
     import adaptlr
 
-    code = code_version() if code is None else code
+    code = code_version(study) if code is None else code
     commit, dirty = git_info()
     attrs = {
         "title": study.title + (" (quick form)" if quick else ""),

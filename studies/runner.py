@@ -198,7 +198,7 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     started = _now()
     out = store.ensure_writable(Path(out))
     store.clean_temporaries(out)
-    code = code_version() if code is None else code
+    code = code_version(study) if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
     todo = pending(trials, out, retry_failed)
     counts: dict = {}

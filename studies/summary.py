@@ -56,7 +56,7 @@ def prediction_verdict(values: np.ndarray, paper: float) -> tuple[str, float, fl
 
 def completeness(st, out: Path) -> tuple[int, int, list[int]]:
     """(stored trials of the full form, total trials of the full form, seeds with any stored)."""
-    trials = keyed(expand(st))
+    trials = keyed(expand(st), code_version(st))
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     stored = [s for k, s in trials if k in done]
     return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
@@ -118,9 +118,9 @@ def build(results_dir: Path | None = None) -> Path:
         "|---|---|---|---|",
     ]
     sections = []
-    current = code_version()
     for name in names:
         st = studies[name]
+        current = code_version(st)
         out = base / name
         stored, total, seeds = completeness(st, out)
         state = ("complete" if stored == total else

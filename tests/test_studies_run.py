@@ -62,7 +62,7 @@ def fixed_code():
     repository while the tests run, which would (rightly) change the trial keys."""
     code = studies.expand.code_version()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(studies.api, "code_version", lambda: code)
+        mp.setattr(studies.api, "code_version", lambda *a, **k: code)
         yield code
 
 
@@ -232,8 +232,9 @@ def test_resume_after_sigkill(snapshot, tmp_path):
     # the keys of the snapshot's code version, computed in a subprocess of the snapshot
     keys = json.loads(subprocess.run(
         [sys.executable, "-c", "import json; from studies.selftest import STUDY; "
-         "from studies.expand import expand, keyed; "
-         "print(json.dumps([k for k, s in keyed(expand(STUDY.resolved(True), quick=True))]))"],
+         "from studies.expand import code_version, expand, keyed; "
+         "print(json.dumps([k for k, s in keyed(expand(STUDY.resolved(True), quick=True), "
+         "code_version(STUDY))]))"],
         cwd=snapshot, env=_env(snapshot), capture_output=True, text=True, check=True).stdout)
     specs = expand(STUDY.resolved(True), quick=True)
     by_json = {json.dumps(s, sort_keys=True): k for k, s in zip(keys, specs)}

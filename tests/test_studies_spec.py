@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import numpy as np
+import sys
+
 import pytest
 
 from studies import expand as ex
@@ -109,6 +111,43 @@ def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     # engine modules compute no trial results: editing them keeps the stored trials' keys
     (fake_s / "report.py").write_text("r = 1\n")
     assert ex.source_hash() == h2
+
+
+def test_study_code_version_covers_its_module_and_imported_helpers_only(tmp_path, monkeypatch):
+    """Per-study hash: the study's module and the studies modules it imports (also inside a
+    function, transitively), never an unrelated study; the library always."""
+    import types
+
+    fake_a, fake_s = tmp_path / "adaptlr", tmp_path / "studies"
+    fake_a.mkdir()
+    fake_s.mkdir()
+    (fake_a / "m.py").write_text("x = 1\n")
+    (fake_s / "study_a.py").write_text("from .helper import f\n\ndef trial(s):\n"
+                                       "    from . import lazy\n    return f(s)\n")
+    (fake_s / "helper.py").write_text("from studies.deep import g\n")
+    (fake_s / "deep.py").write_text("g = 1\n")
+    (fake_s / "lazy.py").write_text("h = 1\n")
+    (fake_s / "study_b.py").write_text("b = 1\n")
+    monkeypatch.setattr(ex, "_roots", lambda: {"adaptlr": fake_a, "studies": fake_s})
+    st = types.SimpleNamespace(name="fake-a")
+    mod = types.ModuleType("studies_user_fake_a")
+    mod.STUDY, mod.__file__ = st, str(fake_s / "study_a.py")
+    monkeypatch.setitem(sys.modules, "studies_user_fake_a", mod)
+
+    def h():
+        return ex.source_hash(st)
+
+    h0 = h()
+    (fake_s / "study_b.py").write_text("b = 2\n")
+    assert h() == h0                      # another study: keys unchanged
+    seen = {h0}
+    for f in ("study_a.py", "helper.py", "deep.py", "lazy.py"):
+        (fake_s / f).write_text((fake_s / f).read_text() + "# edit\n")
+        assert h() not in seen, f          # its own code, direct, transitive and lazy imports
+        seen.add(h())
+    (fake_a / "m.py").write_text("x = 2\n")
+    assert h() not in seen                 # the library
+    assert ex.source_hash() != h()         # without a study: every module
 
 
 @pytest.mark.parametrize("change, match", [
