@@ -815,6 +815,9 @@ DESCRIPTION = (
     "fast-math is measured in a subprocess with ADAPTLR_FASTMATH=1 and its own Numba cache "
     "(Numba's cache key ignores fast-math flags). Run serially: --workers 1.")
 
+#: the generic learning-curve and scatter figures mean nothing for benchmarks (report.py)
+GENERIC_FIGURES = False
+
 STUDY = Study(
     name="performance",
     title="Performance: optimizer kernels, MLP training and GPU vs the machine's limits",

@@ -262,17 +262,25 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
 def write_report(ds: xr.Dataset, study: Study, out: Path, *, alpha: float = DEFAULT_ALPHA,
                  test: str = DEFAULT_TEST, correction: str | None = None,
                  echo: bool = False) -> tuple[Path, list[Path]]:
-    """Write ``<name>.md``, ``<name>-curves.png`` and ``<name>-scatter.png`` into ``out``."""
+    """Write ``<name>.md``, ``<name>-curves.png`` and ``<name>-scatter.png`` into ``out``.
+
+    A study module may replace the generic table with its own ``report_markdown(ds)``
+    and switch the generic figures off with ``GENERIC_FIGURES = False`` (the performance
+    study: its trials are benchmarks, not seeds of a learning curve)."""
     out = Path(out)
-    md = report_markdown(ds, study, alpha=alpha, test=test, correction=correction)
+    mod = study_module(study)
+    custom = getattr(mod, "report_markdown", None)
+    md = (custom(ds) if callable(custom) else
+          report_markdown(ds, study, alpha=alpha, test=test, correction=correction))
     md_path = store.atomic_write_bytes(md.encode(), out / f"{study.name}.md")
     if echo:
         print(md)
     figs = []
-    curves = curves_png(ds, study)
-    if curves is not None:
-        figs.append(store.atomic_write_bytes(curves, out / f"{study.name}-curves.png"))
-    figs.append(store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png"))
+    if getattr(mod, "GENERIC_FIGURES", True):
+        curves = curves_png(ds, study)
+        if curves is not None:
+            figs.append(store.atomic_write_bytes(curves, out / f"{study.name}-curves.png"))
+        figs.append(store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png"))
     figs += extra_outputs(ds, study, out)
     return md_path, figs
 
