@@ -94,18 +94,41 @@ def bbprop_call_time(X, sizes, *, batch_size: int, calls: int = 50, seed: int = 
     return float(np.median(times))
 
 
-def gemm_bound(sizes, batch_size: int, n_samples: int, repeats: int = 5) -> dict:
+def gemm_bound(sizes, batch_size: int, n_samples: int, repeats: int = 5,
+               libs=("numpy", "numba")) -> dict:
     """Lower bound of one epoch from the measured GEMM rate at the network's shapes.
 
     ``bound = steps x sum over the step's products of the best measured time`` with
     ``steps = n_samples // batch_size``. Returns the bound (s), the epoch's GFLOP, the
     rate (GFLOP/s) and the per-product details.
     """
-    g = perf_machine.time_gemms(sizes, batch_size, np.float32, repeats=repeats)
+    g = perf_machine.time_gemms(sizes, batch_size, np.float32, repeats=repeats, libs=libs)
     steps = n_samples // batch_size
     bound = steps * float(g["best"].sum())
     gflop = steps * float(g["flops"].sum()) / 1e9
     return {"bound_time": bound, "gflop": gflop, "rate_gflops": gflop / bound if bound > 0 else
             float("nan"), "numpy_time": steps * float(g["numpy"].sum()),
             "numba_time": steps * float(g["numba"].sum()), "kinds": g["kinds"],
+            "per_kind_numpy": g["numpy"], "per_kind_numba": g["numba"],
             "per_kind_best": g["best"], "per_kind_flops": g["flops"]}
+
+
+def isolated_gemm_bound(sizes, batch_size: int, n_samples: int, repeats: int) -> dict:
+    """:func:`gemm_bound` with NumPy's and Numba's products each timed in its own fresh
+    process (perf_isolated.py; same environment, so the same thread settings); the best
+    time per product shape."""
+    from . import perf_isolated
+
+    env_kw = dict(sizes=list(sizes), batch_size=batch_size, n_samples=n_samples, repeats=repeats)
+    parts = {lib: perf_isolated.call("studies.perf_mlp", "gemm_bound", {**env_kw, "libs": (lib,)})
+             for lib in ("numba", "numpy")}
+    t_nb, t_np = parts["numba"]["per_kind_numba"], parts["numpy"]["per_kind_numpy"]
+    flops = parts["numba"]["per_kind_flops"]
+    steps = n_samples // batch_size
+    best = np.fmin(t_np, t_nb)
+    bound = steps * float(best.sum())
+    gflop = steps * float(flops.sum()) / 1e9
+    return {"bound_time": bound, "gflop": gflop, "rate_gflops": gflop / bound if bound > 0 else
+            float("nan"), "numpy_time": steps * float(t_np.sum()),
+            "numba_time": steps * float(t_nb.sum()), "kinds": parts["numba"]["kinds"],
+            "per_kind_best": best, "per_kind_flops": flops}

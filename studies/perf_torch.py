@@ -194,3 +194,17 @@ def batch1_samples_per_s(method, X, y, sizes, *, n_samples: int, hyper=None, see
             opt.step()
         rates.append(len(order) / (time.perf_counter() - t0))
     return float(np.median(rates)), path
+
+
+def mlp_references(method, X, y, sizes, *, n_epoch: int, batch_size: int, hyper, seed: int,
+                   repeats: int, threads: int, b1_samples: int):
+    """PyTorch's epoch time (first ``n_epoch`` rows) and batch-1 rate, ``threads`` threads.
+
+    The performance study calls this in a fresh process (perf_isolated.py) so that no other
+    library's thread pool runs beside PyTorch's. Returns ``(epoch, b1)``, each as
+    :func:`mlp_epoch_time` / :func:`batch1_samples_per_s` return it (``None`` if missing)."""
+    set_threads(threads)
+    tt = mlp_epoch_time(method, X[:n_epoch], y[:n_epoch], sizes, batch_size=batch_size,
+                        hyper=hyper, seed=seed, repeats=repeats)
+    tb = batch1_samples_per_s(method, X, y, sizes, n_samples=b1_samples, hyper=hyper, seed=seed)
+    return tt, tb

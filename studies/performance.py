@@ -248,7 +248,7 @@ def _mnist(n_samples: int):
 def _mlp(spec: dict, notes: list) -> dict:
     from adaptlr import optimizers
 
-    from . import perf_mlp, perf_torch
+    from . import perf_isolated, perf_mlp, perf_torch
 
     p = spec["problem_params"]
     method = spec["optimizer"]
@@ -268,10 +268,16 @@ def _mlp(spec: dict, notes: list) -> dict:
     steps = N // B
     epoch = r["step_time"] * steps
     diverged = r["diverged"]
-    tt = perf_torch.mlp_epoch_time(method, Xe, ye, sizes, batch_size=B, seed=int(spec["seed"]),
-                                   hyper=opt.hyperparameters, repeats=int(p["torch_repeats"]))
+    # PyTorch and the GEMM bound each in a fresh process: no other library's thread pool
+    # spinning beside them (perf_isolated.py says what that did to the figures)
+    tt, tb = (None, None)
+    if perf_torch.has_method(method):
+        tt, tb = perf_isolated.call("studies.perf_torch", "mlp_references", dict(
+            method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
+            hyper=opt.hyperparameters, seed=int(spec["seed"]), repeats=int(p["torch_repeats"]),
+            threads=threads, b1_samples=int(p["torch_b1_samples"])))
     torch_epoch, torch_path = (tt if tt is not None else (nan, None))
-    g = perf_mlp.gemm_bound(sizes, B, N, repeats=int(p["gemm_repeats"]))
+    g = perf_mlp.isolated_gemm_bound(sizes, B, N, repeats=int(p["gemm_repeats"]))
     out["mlp_train_loss"] = (("epoch",), r["train_loss"])
     out["mlp_n_samples"] = ((), N)
     out["mlp_batch_size"] = ((), B)
@@ -300,8 +306,6 @@ def _mlp(spec: dict, notes: list) -> dict:
                                   extra_epochs=1, seed=int(spec["seed"]))
     diverged |= r1["diverged"]
     b1_rate = 1.0 / r1["step_time"] if r1["step_time"] > 0 else nan
-    tb = perf_torch.batch1_samples_per_s(method, X, y, sizes, n_samples=int(p["torch_b1_samples"]),
-                                         hyper=opt.hyperparameters, seed=int(spec["seed"]))
     torch_b1 = tb[0] if tb is not None else nan
     out["mlp_b1_samples_per_s"] = ((), b1_rate)
     out["mlp_b1_torch_samples_per_s"] = ((), torch_b1)

@@ -248,3 +248,18 @@ def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
     assert "| adadelta | 20,000 |" in md
     assert "not measured: no CUDA device" in md
     assert "## Targets" in md and "AdaDelta" in md
+
+
+def test_isolated_call_runs_in_a_fresh_process_and_reports_failures():
+    """perf_isolated: arrays go through, the result comes back, the child is another process,
+    and a failing child gives a RuntimeError naming the function (not a hang or a crash)."""
+    from studies import perf_isolated
+
+    g = perf_isolated.call("studies.perf_mlp", "gemm_bound",
+                           dict(sizes=[6, 5, 3], batch_size=4, n_samples=8, repeats=1, libs=("numba",)))
+    assert g["bound_time"] > 0 and np.isnan(g["numpy_time"]) and g["numba_time"] > 0
+    assert perf_isolated.call("studies.perf_machine", "cpu_model", {}) == perf_machine.cpu_model()
+    with pytest.raises(RuntimeError, match="gemm_bound"):
+        perf_isolated.call("studies.perf_mlp", "gemm_bound", dict(sizes=[6, 5, 3], nope=1))
+    with pytest.raises(ValueError, match="module must be one of"):
+        perf_isolated.call("os", "system", {"command": "true"})
