@@ -49,11 +49,13 @@ def _check_stats(alpha, test, correction):
         raise SpecError(f"alpha must be a number in (0, 1), got {alpha!r}")
 
 
-def prepare(study, *, quick=False, only=None, overrides=None, seeds=None, epochs=None) -> Study:
+def prepare(study, *, quick=False, only=None, overrides=None, seeds=None, epochs=None,
+            problems=None) -> Study:
     """Resolve a study (name, path or :class:`Study`) into the exact form that runs."""
     st = get_study(study).resolved(quick)
-    if only or overrides or seeds is not None or epochs is not None:
-        st = st.restricted(only=only, overrides=overrides, seeds=seeds, epochs=epochs)
+    if only or overrides or seeds is not None or epochs is not None or problems:
+        st = st.restricted(only=only, overrides=overrides, seeds=seeds, epochs=epochs,
+                           problems=problems)
     st.validate()
     return st
 
@@ -62,7 +64,7 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
         scheduler: str | None = None, device: str = "cpu", only=None, overrides=None,
         seeds=None, epochs=None, progress: bool = True, alpha: float = DEFAULT_ALPHA,
         test: str = DEFAULT_TEST, correction: str | None = None,
-        connect_timeout: float = 5.0, retry_failed: bool = False) -> RunSummary:
+        connect_timeout: float = 5.0, retry_failed: bool = False, problems=None) -> RunSummary:
     """Run ``study`` (skipping stored trials), then combine and write the report.
 
     Stored trials are skipped; ``retry_failed`` re-runs those stored as ``failed``.
@@ -72,7 +74,8 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     if device not in DEVICES:
         raise SpecError(f"unknown device {device!r}; allowed: {list(DEVICES)}")
     _check_stats(alpha, test, correction)
-    st = prepare(study, quick=quick, only=only, overrides=overrides, seeds=seeds, epochs=epochs)
+    st = prepare(study, quick=quick, only=only, overrides=overrides, seeds=seeds, epochs=epochs,
+                 problems=problems)
     if device == "cuda" and scheduler is None:
         from adaptlr.targets import require_cuda
 
@@ -80,6 +83,7 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     out = store.ensure_writable(Path(out) if out else default_out(st.name, quick))
     form = {"study": st.name, "quick": bool(quick), "device": device,
             "only": list(only) if only else None,
+            "problems": list(problems) if problems else None,
             "overrides": {k: {h: list(v) for h, v in a.items()} for k, a in (overrides or {}).items()},
             "seeds": list(st.seeds), "epochs": st.epochs}
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
@@ -144,7 +148,7 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     form = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     st = prepare(st0, quick=form.get("quick", False), only=form.get("only"),
                  overrides=form.get("overrides") or None, seeds=form.get("seeds"),
-                 epochs=form.get("epochs"))
+                 epochs=form.get("epochs"), problems=form.get("problems"))
     if not path.is_file() or rebuild:
         # an interrupted run: combine the trials stored so far (the rest show as 'missing')
         ds = build_dataset(st, out, quick=form.get("quick", False),

@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                    "or results/NAME-quick/ with --quick)")
     r.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     r.add_argument("--only", default=None, help="comma-separated optimizers to run (a subset)")
+    r.add_argument("--problems", default=None,
+                   help="comma-separated problems to run (a subset; same trial keys as the full run)")
     r.add_argument("--set", action="append", default=[], metavar="OPT.HP=V1,V2",
                    help="replace one hyperparameter axis of an optimizer's grid (repeatable)")
     r.add_argument("--seeds", type=int, default=None, help="use seeds 0..N-1")
@@ -111,12 +113,16 @@ def _cmd_run(a) -> int:
     only = [o.strip() for o in a.only.split(",") if o.strip()] if a.only is not None else None
     if a.only is not None and not only:
         raise SpecError("--only: empty grid: no optimizer given")
+    problems = ([p.strip() for p in a.problems.split(",") if p.strip()]
+                if a.problems is not None else None)
+    if a.problems is not None and not problems:
+        raise SpecError("--problems: empty grid: no problem given")
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
             progress=not a.no_progress, alpha=a.alpha, test=a.test,
             correction=None if a.correction == "none" else a.correction,
-            retry_failed=a.retry_failed)
+            retry_failed=a.retry_failed, problems=problems)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
     print(s.table.read_text())
     print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})")

@@ -136,8 +136,9 @@ class Study:
     def restricted(self, only: Sequence[str] | None = None,
                    overrides: Mapping[str, Mapping[str, Sequence]] | None = None,
                    seeds: Sequence[int] | None = None,
-                   epochs: int | None = None) -> "Study":
-        """The study limited to optimizers ``only`` and with grid axes replaced.
+                   epochs: int | None = None,
+                   problems: Sequence[str] | None = None) -> "Study":
+        """The study limited to optimizers ``only`` (and ``problems``) and with grid axes replaced.
 
         ``overrides`` is ``{optimizer: {hp: [values]}}``; each listed axis replaces that
         hyperparameter's values in every setting of the optimizer (an optimizer not in
@@ -170,6 +171,12 @@ class Study:
             else:
                 opts[opt] = {k: list(v) for k, v in axes.items()}
         changes: dict[str, Any] = {"optimizers": opts}
+        if problems:
+            unknown = [p for p in problems if p not in self.problems]
+            if unknown:
+                raise SpecError(f"unknown problem(s) {unknown} for study {self.name!r}; "
+                                f"this study has: {list(self.problems)}")
+            changes["problems"] = {p: self.problems[p] for p in self.problems if p in problems}
         if seeds is not None:
             changes["seeds"] = tuple(seeds)
         if epochs is not None:

@@ -64,6 +64,18 @@ def test_quick_overrides_and_restrict():
         bad.resolved(quick=True)
 
 
+def test_restrict_problems_keeps_the_full_runs_keys():
+    st = _study(problems={"p": {"d": 4, "scale_ratio": 1.0, "noise": 0.1, "data_seed": 0},
+                          "q": {"d": 8, "scale_ratio": 1.0, "noise": 0.1, "data_seed": 0}})
+    r = st.restricted(problems=["q"])
+    assert list(r.problems) == ["q"]
+    full = dict((k, s) for k, s in ex.keyed(ex.expand(st), CODE))
+    part = ex.keyed(ex.expand(r), CODE)
+    assert len(part) == len(full) // 2 and all(full[k] == s for k, s in part)
+    with pytest.raises(SpecError, match=r"unknown problem\(s\) \['nope'\].*'p', 'q'"):
+        st.restricted(problems=["nope"])
+
+
 def test_key_is_sha256_of_canonical_json():
     spec = ex.expand(_study())[0]
     text = json.dumps({"spec": spec, "code": CODE}, sort_keys=True, separators=(",", ":"))
