@@ -19,7 +19,7 @@ import xarray as xr
 
 from . import store
 from .combine import add_summaries, combine
-from .expand import code_version
+from .expand import code_version, expand, keyed
 from .provenance import provenance
 from .registry import get_study
 from .report import study_module, write_report
@@ -165,3 +165,20 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     table, figs = write_report(ds, st, out, alpha=alpha, test=test, correction=correction,
                                echo=echo)
     return path, table, figs
+
+
+def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
+    """Trial files in ``out`` (default ``data/results/NAME/``) that the current code would
+    never read: not among the keys of the study's full form with the current code version.
+
+    Returns ``(out, stale files, current trials kept)``. Trials of the full form stored by
+    partial runs (``--seeds``, ``--problems``, ``--only``) have current keys and are kept;
+    trials of an older code version, of ``--set`` grids or of ``--epochs`` overrides are
+    stale. The combined Dataset of an older run (``NAME.nc``) is never touched.
+    """
+    st = prepare(study)
+    out = Path(out) if out else default_out(st.name, False)
+    current = {k for k, _ in keyed(expand(st), code_version(st))}
+    files = sorted((out / store.TRIALS).glob("*.nc")) if (out / store.TRIALS).is_dir() else []
+    stale = [f for f in files if f.stem not in current and not f.name.startswith(store.TMP_PREFIX)]
+    return out, stale, len(files) - len(stale)

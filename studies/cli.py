@@ -1,4 +1,4 @@
-"""Command line: ``python -m studies list | run NAME | report NAME | summary``.
+"""Command line: ``python -m studies list | run NAME | report NAME | prune NAME | summary``.
 
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
                     "when a run was interrupted before writing it)")
     stats_opts(rp)
 
+    pr = sub.add_parser("prune", help="list (or with --yes delete) stored trial files that the "
+                        "current code would never read (older code versions, --set grids)")
+    pr.add_argument("name")
+    pr.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
+    pr.add_argument("--yes", action="store_true", help="delete them (default: only list them)")
+
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
                         "results, the papers' numbers beside ours, completeness (no re-run)")
     sm.add_argument("--results", default=None,
@@ -145,6 +151,19 @@ def _cmd_report(a) -> int:
     return 0
 
 
+def _cmd_prune(a) -> int:
+    from .api import stale_trials
+
+    out, stale, kept = stale_trials(a.name, a.out)
+    for f in stale:
+        print(f"{'deleting' if a.yes else 'stale'}: {f}")
+        if a.yes:
+            f.unlink()
+    verb = "deleted" if a.yes else "stale (run again with --yes to delete)"
+    print(f"{a.name}: {len(stale)} trial files {verb}; {kept} of the current code kept in {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .registry import UnknownStudyError
@@ -162,6 +181,8 @@ def main(argv=None) -> int:
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "prune":
+            return _cmd_prune(args)
         if args.command == "summary":
             from .summary import build
 

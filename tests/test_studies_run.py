@@ -409,3 +409,26 @@ def test_report_rebuilds_the_dataset_of_an_interrupted_run(tmp_path):
     ds = xr.open_dataset(path).load()
     assert (ds["status"].values == "missing").sum() == 1
     assert ds.sizes == ds0.sizes and table.is_file() and figs
+
+
+def test_prune_lists_then_deletes_only_what_the_current_code_never_reads(tmp_path, capsys):
+    """Full-form trials of partial runs are kept; older-code and --set trials are stale."""
+    import shutil
+
+    from studies import api
+    from studies.cli import main
+
+    api.run("selftest", out=tmp_path, workers=0, progress=False, seeds=[0], only=["sgd"])
+    kept = sorted((tmp_path / "trials").glob("*.nc"))
+    api.run("selftest", out=tmp_path, workers=0, progress=False, seeds=[0], only=["sgd"],
+            overrides={"sgd": {"lr": [0.123]}})
+    older = tmp_path / "trials" / ("f" * 64 + ".nc")       # as if from an older code version
+    shutil.copy(kept[0], older)
+    out, stale, n_kept = api.stale_trials("selftest", tmp_path)
+    assert n_kept == len(kept) and older in stale and not set(stale) & set(kept)
+    assert len(stale) == 1 + 2     # the copy + the two problems' lr=0.123 trials
+    assert main(["prune", "selftest", "--out", str(tmp_path)]) == 0
+    assert "3 trial files stale" in capsys.readouterr().out and older.is_file()  # list only
+    assert main(["prune", "selftest", "--out", str(tmp_path), "--yes"]) == 0
+    assert not older.exists() and sorted((tmp_path / "trials").glob("*.nc")) == kept
+    assert (tmp_path / "selftest.nc").is_file()  # the combined Dataset is never touched
