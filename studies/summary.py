@@ -23,6 +23,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from .api import repo_root
+from .claims import claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .report import _fmt, find_setting
@@ -74,7 +75,10 @@ def cell_rows(ds: xr.Dataset, st) -> list[str]:
             sel = dict(sel)
             problem = sel.pop("problem", default_problem)
             i = find_setting(ds, sel) if problem in ds["problem"].values else None
-            where = f"{table.title.split(':')[0]}: {r} / {c}"
+            head = table.title.split(":")[0]
+            # one-row tables titled by their row ("M0: test error ...") keep the full title,
+            # so that a training and a test table of one problem stay distinguishable
+            where = f"{table.title}: {c}" if head == str(r) else f"{head}: {r} / {c}"
             if i is None or table.metric not in ds.data_vars:
                 rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | not run |")
                 continue
@@ -182,5 +186,11 @@ def build(results_dir: Path | None = None) -> Path:
         else:
             sec += ["No stored Dataset yet.", ""]
         sections += sec
-    lines += ["", *sections]
+    claim_data = {}
+    for name in ("vsgd-tables", "vsgd-tables-cifar"):
+        nc = base / name / f"{name}.nc"
+        if name in studies and nc.is_file():
+            with xr.open_dataset(nc) as ds:
+                claim_data[name] = ds.load()
+    lines += ["", *claims_section(claim_data), *sections]
     return atomic_write_bytes("\n".join(lines).encode(), base / "REPORT.md")

@@ -26,3 +26,57 @@ def test_summary_on_empty_results_lists_every_study_as_not_run(tmp_path):
     assert "| [adadelta-table1](#adadelta-table1) |" in text
     assert "0/160 (not run)" in text
     assert "selftest" not in text  # internal studies are not part of the reproduction
+    assert "## The papers' central claims" in text
+    assert "No stored vSGD Tables 2-3 results yet." in text
+
+
+def _tables_dataset(errors: dict, status=None) -> "xr.Dataset":
+    """A minimal vsgd-tables-like Dataset: errors[optimizer] = per-seed final test/train error."""
+    import xarray as xr
+
+    opts = list(errors)
+    n = len(next(iter(errors.values())))
+    v = np.array([errors[o] for o in opts], dtype=np.float64)[None, :, :, None]  # problem, setting, seed, epoch
+    st = np.full(v.shape[:3], "ok", dtype="<U8") if status is None else status
+    return xr.Dataset(
+        {"train_error": (("problem", "setting", "seed", "epoch"), v),
+         "test_error": (("problem", "setting", "seed", "epoch"), v + 0.01),
+         "status": (("problem", "setting", "seed"), st)},
+        coords={"problem": ["M0"], "setting": [f"{o}()" for o in opts],
+                "optimizer": ("setting", opts), "seed": np.arange(n), "epoch": [6]})
+
+
+def test_claim_comparison_verdicts_by_hand():
+    from studies.claims import compare
+
+    rng = np.random.default_rng(0)
+    b = 0.07 + 0.001 * rng.standard_normal(10)
+    better = compare(b - 0.002, b)  # every paired difference negative: exact Wilcoxon p = 2/1024
+    assert better["verdict"] == "better" and np.isclose(better["p"], 2 / 1024)
+    assert np.isclose(better["diff"], -0.002) and better["equivalent"]
+    assert compare(b + 0.002, b)["verdict"] == "worse"
+    noise = 1e-4 * rng.standard_normal(10)
+    same = compare(b + noise, b)
+    d = noise
+    half = stats.t.ppf(0.975, 9) * d.std(ddof=1) / np.sqrt(10)
+    assert same["verdict"] == "not different" and same["p"] >= 0.01
+    assert np.allclose(same["ci"], (d.mean() - half, d.mean() + half))
+    far = compare(b + 0.02 + 1e-3 * rng.standard_normal(10), b)  # 0.02 >> 5% of 0.07
+    assert far["verdict"] == "worse" and not far["equivalent"]
+    assert compare(b[:1], b[:1])["verdict"].startswith("undetermined")
+
+
+def test_claim_rows_use_only_seeds_finished_for_both_methods():
+    from studies.claims import vsgd_claim_rows
+
+    rng = np.random.default_rng(1)
+    sgd = 0.075 + 0.001 * rng.standard_normal(10)
+    status = np.full((1, 3, 10), "ok", dtype="<U8")
+    status[0, 0, 3] = "diverged"  # vsgd-l seed 3
+    ds = _tables_dataset({"vsgd-l": sgd - 0.003, "sgd": sgd, "adagrad": sgd + 0.001}, status)
+    rows = vsgd_claim_rows(ds)
+    assert len(rows) == 2 + 3
+    assert all("| M0 |" in r and "| 9 |" in r for r in rows[2:])  # 9 paired seeds
+    assert "better than best-tuned SGD | 9 | -0.300" in rows[2] and "| better |" in rows[2]
+    assert "| better |" in rows[3]  # vs AdaGrad: -0.4 points
+    assert vsgd_claim_rows(ds.sel(setting=["sgd()", "adagrad()"])) == []  # no vSGD-l: nothing
