@@ -40,7 +40,7 @@ PACKAGE_DIRS = ("adaptlr", "studies")
 #: engine modules of ``studies/`` that never compute trial results (not in the source hash)
 ENGINE_SOURCES = frozenset({
     "spec.py", "expand.py", "store.py", "runner.py", "combine.py", "stats.py", "report.py",
-    "provenance.py", "cli.py", "registry.py", "api.py", "__main__.py", "summary.py",
+    "provenance.py", "cli.py", "registry.py", "api.py", "__main__.py", "summary.py", "claims.py",
 })
 
 

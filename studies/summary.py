@@ -63,6 +63,12 @@ def completeness(st, out: Path) -> tuple[int, int, list[int]]:
     return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
 
 
+def _relative_paths(text: str) -> str:
+    """Paths under the repository written by a study's own report, made repo-relative (the
+    report is read on other machines, where this checkout's absolute path means nothing)."""
+    return text.replace(f"{repo_root().resolve()}/", "")
+
+
 def cell_rows(ds: xr.Dataset, st) -> list[str]:
     """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, verdict."""
     rows = []
@@ -172,13 +178,13 @@ def build(results_dir: Path | None = None) -> Path:
                         *rows, ""]
             md = out / f"{name}.md"
             if md.is_file():
-                body = md.read_text().replace("\n# ", "\n### ").replace("\n## ", "\n### ")
+                body = _relative_paths(md.read_text()).replace("\n# ", "\n### ").replace("\n## ", "\n### ")
                 if body.startswith("# "):
                     body = "###" + body[1:]
                 sec += [body.strip(), ""]
             for extra in sorted(out.glob("*.md")):
                 if extra.name != f"{name}.md":
-                    text = extra.read_text().replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
+                    text = _relative_paths(extra.read_text()).replace("\n# ", "\n#### ").replace("\n## ", "\n#### ")
                     sec += [("####" + text[1:] if text.startswith("# ") else text).strip(), ""]
             for png in sorted(out.glob("*.png")):
                 sec.append(f"![{png.stem}]({name}/{png.name})")

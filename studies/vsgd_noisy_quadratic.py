@@ -181,6 +181,51 @@ VARIABLES.update({
 })
 
 
+def selector(label: str) -> dict:
+    """Table cell selector from a setting label: ``"sgd(decay=1,eta0=0.2)"`` ->
+    ``{"optimizer": "sgd", "decay": 1.0, "eta0": 0.2}``."""
+    opt, inner = label.split("(", 1)
+    sel = {"optimizer": opt}
+    for part in filter(None, inner.rstrip(")").split(",")):
+        k, v = part.split("=")
+        sel[k] = float(v)
+    return sel
+
+
+#: the two loss tables of the quadratic studies: (title, column, metric)
+LOSS_TABLES = {
+    "final": ("Final expected loss J(theta_T), median over runs", "final loss",
+              "loss_final_median"),
+    "time": ("Time-averaged expected loss (mean over steps and runs)", "time-averaged loss",
+             "loss_time_mean"),
+}
+
+
+def loss_table(kind: str, labels, title: str | None = None, **extra):
+    """One :class:`studies.spec.Table` of :data:`LOSS_TABLES` over the setting ``labels``."""
+    from .spec import Table
+
+    default_title, column, metric = LOSS_TABLES[kind]
+    rows = list(labels)
+    return Table(title=title or default_title, rows=rows, columns=[column],
+                 cells={(r, column): selector(r) for r in rows}, metric=metric, scale=1.0,
+                 unit="", **extra)
+
+
+def quadratic_study(*, name: str, title: str, paper: str, description: str, problem: tuple,
+                    optimizers: dict, steps: int, runs: int, quick_params: dict, tables: tuple):
+    """The :class:`studies.spec.Study` of a noisy-quadratic study (10 seeds, quick: 2)."""
+    from .spec import Study
+
+    return Study(
+        name=name, title=title, paper=paper, description=description, trial=trial,
+        problems={problem[0]: problem[1]}, optimizers=optimizers, seeds=tuple(range(10)),
+        epochs=1, batch_size=1, params={"steps": steps, "runs": runs},
+        quick={"seeds": (0, 1), "params": quick_params}, allowed=allowed, variables=VARIABLES,
+        tables=tables, curve_metric="loss_median",
+        scatter_metrics=("loss_final_median", "loss_time_mean"))
+
+
 def loss_rate_figure(ds, title: str, labels: dict, logx: bool = True, dims=(0,)):
     """Two panels: excess median loss J - J* and the median learning rate, per method.
 

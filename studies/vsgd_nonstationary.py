@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from . import vsgd_noisy_quadratic as Q
-from .spec import Study, Table
 
 STEPS, RUNS = 1500, 1000
 
@@ -34,15 +33,6 @@ def _problem() -> dict:
     return Q.problem_params(*nonstationary_fig2_problem())
 
 
-def _selector(label: str) -> dict:
-    opt, inner = label.split("(", 1)
-    sel = {"optimizer": opt}
-    for part in filter(None, inner.rstrip(")").split(",")):
-        k, v = part.split("=")
-        sel[k] = float(v)
-    return sel
-
-
 DESCRIPTION = (
     "Fig. 2 of Schaul, Zhang & LeCun (2013): noisy quadratic (h = 1) whose optimum jumps "
     "every 300 steps. CHOICE (not in the paper; adaptlr.data.quadratic."
@@ -61,28 +51,16 @@ DESCRIPTION = (
     "mean +- 95% CI over 10 seeds; bold = tied with the best, paired Wilcoxon, p = 0.01). "
     "Quick form: 100 runs, 600 steps, 2 seeds.")
 
-STUDY = Study(
+STUDY = Q.quadratic_study(
     name="vsgd-nonstationary",
     title="vSGD Fig. 2: non-stationary noisy quadratic (optimum jumps every 300 steps)",
     paper="Schaul, Zhang & LeCun (2013), Fig. 2",
     description=DESCRIPTION,
-    trial=Q.trial,
-    problems={"jumping-quadratic-1d": _problem()},
+    problem=("jumping-quadratic-1d", _problem()),
     optimizers=METHODS,
-    seeds=tuple(range(10)),
-    epochs=1,
-    batch_size=1,
-    params={"steps": STEPS, "runs": RUNS},
-    quick={"seeds": (0, 1), "params": {"steps": 600, "runs": 100}},
-    allowed=Q.allowed,
-    variables=Q.VARIABLES,
-    tables=(Table(title="Time-averaged expected loss (mean over steps and runs)",
-                  rows=list(LABELS), columns=["time-averaged loss"],
-                  cells={(r, "time-averaged loss"): _selector(r) for r in LABELS},
-                  metric="loss_time_mean", scale=1.0, unit="",
-                  published_source="Fig. 2 (no numbers; the claim is the ranking)"),),
-    curve_metric="loss_median",
-    scatter_metrics=("loss_final_median", "loss_time_mean"),
+    steps=STEPS, runs=RUNS, quick_params={"steps": 600, "runs": 100},
+    tables=(Q.loss_table("time", LABELS,
+                         published_source="Fig. 2 (no numbers; the claim is the ranking)"),),
 )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import vsgd_noisy_quadratic as Q
-from .spec import Study, Table
 
 STEPS, RUNS = 1000, 1000
 
@@ -59,49 +58,17 @@ DESCRIPTION = (
     "are close to the oracle's. Quick form: 100 runs, 200 steps, 2 seeds.")
 
 
-def _tables():
-    rows = list(LABELS)
-    cells = {(r, "final loss"): _selector(r) for r in rows}
-    cells.update({(r, "time-averaged loss"): _selector(r) for r in rows})
-    return (
-        Table(title="Final expected loss J(theta_T), median over runs (mean over seeds)",
-              rows=rows, columns=["final loss"],
-              cells={k: v for k, v in cells.items() if k[1] == "final loss"},
-              metric="loss_final_median", scale=1.0, unit=""),
-        Table(title="Time-averaged expected loss (mean over steps and runs)",
-              rows=rows, columns=["time-averaged loss"],
-              cells={k: v for k, v in cells.items() if k[1] == "time-averaged loss"},
-              metric="loss_time_mean", scale=1.0, unit=""),
-    )
-
-
-def _selector(label: str) -> dict:
-    opt, inner = label.split("(", 1)
-    sel = {"optimizer": opt}
-    for part in filter(None, inner.rstrip(")").split(",")):
-        k, v = part.split("=")
-        sel[k] = float(v)
-    return sel
-
-
-STUDY = Study(
+STUDY = Q.quadratic_study(
     name="vsgd-quadratic-1d",
     title="vSGD supplement Fig. 1: 1-D noisy quadratic, fixed rates, 1/t schedules, vSGD, oracle",
     paper="Schaul, Zhang & LeCun (2013), supplementary Fig. 1",
     description=DESCRIPTION,
-    trial=Q.trial,
-    problems={"quadratic-1d": _problem()},
+    problem=("quadratic-1d", _problem()),
     optimizers=METHODS,
-    seeds=tuple(range(10)),
-    epochs=1,
-    batch_size=1,
-    params={"steps": STEPS, "runs": RUNS},
-    quick={"seeds": (0, 1), "params": {"steps": 200, "runs": 100}},
-    allowed=Q.allowed,
-    variables=Q.VARIABLES,
-    tables=_tables(),
-    curve_metric="loss_median",
-    scatter_metrics=("loss_final_median", "loss_time_mean"),
+    steps=STEPS, runs=RUNS, quick_params={"steps": 200, "runs": 100},
+    tables=(Q.loss_table("final", LABELS, title="Final expected loss J(theta_T), median over "
+                         "runs (mean over seeds)"),
+            Q.loss_table("time", LABELS)),
 )
 
 

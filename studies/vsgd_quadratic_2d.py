@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from . import vsgd_noisy_quadratic as Q
-from .spec import Study, Table
 
 STEPS, RUNS = 400, 1000
 
@@ -37,15 +36,6 @@ def _problem() -> dict:
     return Q.problem_params(*supplement_fig2_problem())
 
 
-def _selector(label: str) -> dict:
-    opt, inner = label.split("(", 1)
-    sel = {"optimizer": opt}
-    for part in filter(None, inner.rstrip(")").split(",")):
-        k, v = part.split("=")
-        sel[k] = float(v)
-    return sel
-
-
 DESCRIPTION = (
     "Supplement Fig. 2 of Schaul, Zhang & LeCun (2013): noisy quadratic bowl with 10x larger "
     "curvature in one dimension, 400-step trajectories. CHOICE (not in the paper; adaptlr."
@@ -61,31 +51,15 @@ DESCRIPTION = (
     "prematurely (stalls in the flat direction), vSGD is much less disrupted by the noise "
     "and keeps approaching the optimum. Quick form: 100 runs, 100 steps, 2 seeds.")
 
-STUDY = Study(
+STUDY = Q.quadratic_study(
     name="vsgd-quadratic-2d",
     title="vSGD supplement Fig. 2: 2-D noisy bowl (10x curvature ratio), 400-step trajectories",
     paper="Schaul, Zhang & LeCun (2013), supplementary Fig. 2",
     description=DESCRIPTION,
-    trial=Q.trial,
-    problems={"bowl-2d": _problem()},
+    problem=("bowl-2d", _problem()),
     optimizers=METHODS,
-    seeds=tuple(range(10)),
-    epochs=1,
-    batch_size=1,
-    params={"steps": STEPS, "runs": RUNS},
-    quick={"seeds": (0, 1), "params": {"steps": 100, "runs": 100}},
-    allowed=Q.allowed,
-    variables=Q.VARIABLES,
-    tables=(Table(title="Final expected loss J(theta_T), median over runs",
-                  rows=list(LABELS), columns=["final loss"],
-                  cells={(r, "final loss"): _selector(r) for r in LABELS},
-                  metric="loss_final_median", scale=1.0, unit=""),
-            Table(title="Time-averaged expected loss (mean over steps and runs)",
-                  rows=list(LABELS), columns=["time-averaged loss"],
-                  cells={(r, "time-averaged loss"): _selector(r) for r in LABELS},
-                  metric="loss_time_mean", scale=1.0, unit="")),
-    curve_metric="loss_median",
-    scatter_metrics=("loss_final_median", "loss_time_mean"),
+    steps=STEPS, runs=RUNS, quick_params={"steps": 100, "runs": 100},
+    tables=(Q.loss_table("final", LABELS), Q.loss_table("time", LABELS)),
 )
 
 

@@ -5,7 +5,6 @@ Oracle: the arrays the test itself pickled; the train mean computed here.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import tarfile

@@ -30,7 +30,7 @@ def test_summary_on_empty_results_lists_every_study_as_not_run(tmp_path):
     assert "No stored vSGD Tables 2-3 results yet." in text
 
 
-def _tables_dataset(errors: dict, status=None) -> "xr.Dataset":
+def _tables_dataset(errors: dict, status=None):
     """A minimal vsgd-tables-like Dataset: errors[optimizer] = per-seed final test/train error."""
     import xarray as xr
 
@@ -80,3 +80,12 @@ def test_claim_rows_use_only_seeds_finished_for_both_methods():
     assert "better than best-tuned SGD | 9 | -0.300" in rows[2] and "| better |" in rows[2]
     assert "| better |" in rows[3]  # vs AdaGrad: -0.4 points
     assert vsgd_claim_rows(ds.sel(setting=["sgd()", "adagrad()"])) == []  # no vSGD-l: nothing
+
+
+def test_report_paths_under_the_repository_become_relative():
+    from studies.api import repo_root
+    from studies.summary import _relative_paths
+
+    root = repo_root().resolve()
+    assert _relative_paths(f"source: `{root}/data/results/x/x.nc`") == "source: `data/results/x/x.nc`"
+    assert _relative_paths("/elsewhere/file.nc") == "/elsewhere/file.nc"
