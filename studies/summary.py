@@ -27,7 +27,7 @@ from .claims import claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .report import _fmt, find_setting
-from .store import atomic_write_bytes, finished_keys
+from .store import atomic_write_bytes, finished_keys, trial_path
 
 #: reading order of the report (studies not listed follow alphabetically)
 ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1",
@@ -67,6 +67,48 @@ def _relative_paths(text: str) -> str:
     """Paths under the repository written by a study's own report, made repo-relative (the
     report is read on other machines, where this checkout's absolute path means nothing)."""
     return text.replace(f"{repo_root().resolve()}/", "")
+
+
+def remaining_estimate(st, out: Path) -> tuple[float, int]:
+    """``(hours, unknown)``: core-hours the missing trials of the full form would take,
+    estimated from the median ``wall_time`` of the stored trials of the same problem and
+    optimizer (else of the same problem), and how many missing trials have no such
+    reference. Wall times were measured with one trial per core, as the runs here go."""
+    import netCDF4
+
+    trials = keyed(expand(st), code_version(st))
+    done = finished_keys(out) if (out / "trials").is_dir() else set()
+    times: dict[tuple[str, str], list[float]] = {}
+    for k, s in trials:
+        if k in done:
+            try:
+                with netCDF4.Dataset(trial_path(out, k)) as nc:
+                    w = float(nc.getncattr("wall_time"))
+            except (OSError, AttributeError, ValueError):
+                continue
+            times.setdefault((s["problem"], s["optimizer"]), []).append(w)
+    hours, unknown = 0.0, 0
+    for k, s in trials:
+        if k in done:
+            continue
+        ref = times.get((s["problem"], s["optimizer"])) or [
+            w for (p, _), ws in times.items() if p == s["problem"] for w in ws]
+        if ref:
+            hours += float(np.median(ref)) / 3600.0
+        else:
+            unknown += 1
+    return hours, unknown
+
+
+def _remaining_text(hours: float, unknown: int, missing: int) -> str:
+    if missing == 0:
+        return "—"
+    parts = []
+    if missing > unknown:
+        parts.append(f"≈ {hours:.1f} core-h" if hours >= 0.05 else "< 0.1 core-h")
+    if unknown:
+        parts.append(f"{unknown} trials without a timed reference")
+    return "; ".join(parts)
 
 
 def cell_rows(ds: xr.Dataset, st) -> list[str]:
@@ -124,8 +166,8 @@ def build(results_dir: Path | None = None) -> Path:
         "",
         "## Completeness",
         "",
-        "| study | reproduces | stored trials (full form) | seeds stored |",
-        "|---|---|---|---|",
+        "| study | reproduces | stored trials (full form) | seeds stored | left to run |",
+        "|---|---|---|---|---|",
     ]
     sections = []
     for name in names:
@@ -152,8 +194,9 @@ def build(results_dir: Path | None = None) -> Path:
                 seeds = [int(x) for x in old["seed"].values]
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
+        left = _remaining_text(*remaining_estimate(st, out), total - stored)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
-                     f"({state}) | {seed_txt} |")
+                     f"({state}) | {seed_txt} | {left} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]
         if st.paper:
             sec += [f"Reproduces: {st.paper}", ""]

@@ -89,3 +89,35 @@ def test_report_paths_under_the_repository_become_relative():
     root = repo_root().resolve()
     assert _relative_paths(f"source: `{root}/data/results/x/x.nc`") == "source: `data/results/x/x.nc`"
     assert _relative_paths("/elsewhere/file.nc") == "/elsewhere/file.nc"
+
+
+def test_remaining_estimate_from_stored_trial_times(tmp_path):
+    import netCDF4
+
+    import studies
+    from studies.expand import code_version, expand, keyed
+    from studies.registry import get_study
+    from studies.store import finished_keys, trial_path
+    from studies.summary import _remaining_text, remaining_estimate
+
+    st = get_study("selftest")
+    out = tmp_path / "selftest"
+    hours, unknown = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
+    total = len(expand(st))
+    assert hours == 0.0 and unknown == total
+    studies.run("selftest", out=out, workers=0, seeds=(0, 1), progress=False)
+    done = finished_keys(out)
+    trials = keyed(expand(st), code_version(st))
+    walls = {}
+    for k, s in trials:
+        if k in done:
+            with netCDF4.Dataset(trial_path(out, k)) as nc:
+                walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
+    expected = sum(np.median(walls[(s["problem"], s["optimizer"])])
+                   for k, s in trials if k not in done) / 3600
+    hours, unknown = remaining_estimate(st, out)
+    assert unknown == 0 and 0 < len(done) < total
+    assert np.isclose(hours, expected)
+    assert _remaining_text(hours, 0, total - len(done)).startswith(("≈", "<"))
+    assert _remaining_text(0.0, 3, 3) == "3 trials without a timed reference"
+    assert _remaining_text(0.0, 0, 0) == "—"
