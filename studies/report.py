@@ -297,21 +297,57 @@ def study_module(study: Study):
     return None
 
 
+#: suffix of a study's companion module holding report-only code (outside its trial keys)
+REPORT_SUFFIX = "_report"
+
+
+def companion_module(study: Study):
+    """``<study module>_report`` beside the study's module, if it exists, else None.
+
+    Analyses that read a study's stored results and never run inside a trial (explanations,
+    claim tests added after the trials were computed) can live there: the study module does
+    not import it, so it is not part of the study's trial keys
+    (:func:`studies.expand.source_hash`), and improving an analysis keeps hours of stored
+    trials usable. It may define ``extra_report(ds, outdir)`` like the study module.
+    """
+    import importlib
+
+    mod = study_module(study)
+    if mod is None:
+        return None
+    name = mod.__name__ + REPORT_SUFFIX
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise
+
+
 def extra_outputs(ds: xr.Dataset, study: Study, out: Path) -> list[Path]:
-    """Call the study module's ``extra_report(ds, outdir)`` hook, if it defines one.
+    """Call the ``extra_report(ds, outdir)`` hooks of the study module and of its companion
+    report module (:func:`companion_module`), where they exist.
 
     Study-specific figures and tables (trajectories, learning-rate traces, claim tests)
     live with the study. A failing hook is reported on stderr and does not lose the
-    generic report written before it.
+    generic report written before it, nor the outputs of the other hook.
     """
     import sys
 
-    hook = getattr(study_module(study), "extra_report", None)
-    if hook is None:
-        return []
-    try:
-        return [Path(p) for p in (hook(ds, Path(out)) or [])]
-    except Exception as e:  # noqa: BLE001 - the generic report is already written
-        print(f"warning: extra report of study {study.name!r} failed: "
-              f"{type(e).__name__}: {e}", file=sys.stderr)
-        return []
+    paths = []
+    for where in ("study module", "companion report module"):
+        try:
+            mod = study_module(study) if where == "study module" else companion_module(study)
+        except Exception as e:  # noqa: BLE001 - a broken companion must not lose the report
+            print(f"warning: {where} of study {study.name!r} could not be imported: "
+                  f"{type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        hook = getattr(mod, "extra_report", None)
+        if hook is None:
+            continue
+        try:
+            paths += [Path(p) for p in (hook(ds, Path(out)) or [])]
+        except Exception as e:  # noqa: BLE001 - the generic report is already written
+            print(f"warning: extra report ({where}) of study {study.name!r} failed: "
+                  f"{type(e).__name__}: {e}", file=sys.stderr)
+    return paths
