@@ -94,3 +94,26 @@ def test_c_sensitivity_quick_form_and_figure(tmp_path):
     figs = SENS.extra_report(ds, tmp_path / "report")
     assert figs[0].name == "vsgd-slowstart-sensitivity-fig10.png"
     assert figs[0].stat().st_size > 10_000
+
+
+def test_slowstart_lr_zero_minimum_analysis():
+    import xarray as xr
+
+    from studies import vsgd_slowstart_lr_report as R
+
+    w = R.l2_only_adagrad(0.0238)
+    tiny = np.finfo(np.float64).tiny
+    assert abs(w[0]) == 0.0238 and 0 < abs(w[-1]) < tiny  # decays into the subnormal range
+    # the first steps oscillate in sign (the factor 1 - eta0 lambda / sqrt(G) is negative)
+    assert np.sign(w[1]) == -np.sign(w[0])
+    lo = np.array([[[0.0], [0.5], [0.0], [0.0]], [[0.0], [0.4], [0.3], [0.0]]])  # seed, record, layer
+    hi = np.array([[[0.0], [2.0], [3.0], [4.0]], [[0.0], [2.0], [3.0], [5.0]]])
+    ep = np.array([[0.1, 0.2, 0.3, 0.4]] * 2)
+    ds = xr.Dataset(
+        {"lr_min": (("problem", "setting", "seed", "lr_record", "layer"), lo[None, None]),
+         "lr_max": (("problem", "setting", "seed", "lr_record", "layer"), hi[None, None]),
+         "lr_epoch": (("problem", "setting", "seed", "lr_record"), ep[None, None])},
+        coords={"problem": ["M0"], "setting": ["adagrad()"], "optimizer": ("setting", ["adagrad"])})
+    rows = R.zero_min_rows(ds)
+    # records with max > 0: 3 + 3; exact-zero minima among them: 2 + 1; first at 0.3 and 0.4
+    assert rows[2] == "| M0 | adagrad | 50.0% | 0.35 (2/2 seeds) | 4.5 |"
