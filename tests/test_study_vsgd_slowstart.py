@@ -117,3 +117,27 @@ def test_slowstart_lr_zero_minimum_analysis():
     rows = R.zero_min_rows(ds)
     # records with max > 0: 3 + 3; exact-zero minima among them: 2 + 1; first at 0.3 and 0.4
     assert rows[2] == "| M0 | adagrad | 50.0% | 0.35 (2/2 seeds) | 4.5 |"
+
+
+def test_slowstart_critical_rule_of_thumb_analysis():
+    import xarray as xr
+
+    from studies import vsgd_slowstart_critical_report as R
+
+    C = [0.01, 1.0, 100.0]
+    # one problem, d = 50: unstable at C = 0.01 (3/4 seeds) and 1 (1/4), stable at 100
+    unstable = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], float)
+    loss = np.zeros((3, 4, 2))
+    loss[..., 0] = 0.7
+    loss[..., 1] = [[2.0, 2.0, 2.0, 0.1], [2.0, 0.1, 0.1, 0.69], [0.69, 0.68, 0.1, 0.1]]
+    ds = xr.Dataset(
+        {"unstable": (("problem", "setting", "seed"), unstable[None]),
+         "status": (("problem", "setting", "seed"), np.full((1, 3, 4), "ok")),
+         "n_params": (("problem", "setting", "seed"), np.full((1, 3, 4), 50.0)),
+         "train_loss": (("problem", "setting", "seed", "epoch"), loss[None])},
+        coords={"problem": ["XOR-5"], "setting": [f"vsgd-l(C={c})" for c in C],
+                "C": ("setting", C), "optimizer": ("setting", ["vsgd-l"] * 3)})
+    rows = R.rule_rows(ds)
+    assert rows[2] == "| XOR-5 | 50 | 5 | 100 | 20 | at the top of the grid (censored) |"
+    # stable runs whose final loss >= 95% of 0.7 (= 0.665): C=1: 0.69 -> 1 of 3; C=100: 2 of 4
+    assert R.no_learning_rows(ds)[2] == "| XOR-5 | 0/1 | 1/3 | 2/4 |"

@@ -1,0 +1,85 @@
+"""Report-only analysis of ``vsgd-slowstart-critical``: the rule of thumb C = d/10, measured.
+
+Companion of :mod:`studies.vsgd_slowstart_critical` (see
+:func:`studies.report.companion_module`; it reads the stored Dataset only and is outside
+the study's trial keys).
+
+The paper (supplement Sec. 4.4 and Fig. 9) proposes ``C = d/10`` as a safe slow-start
+overestimation factor. Per problem this module puts the measured critical C (the smallest
+grid C from which on fewer than 10% of the runs are unstable, :func:`critical_c` of the
+study) beside ``d/10`` (ratio > 1: the rule of thumb is *not* safe there), flags a
+critical C at the top of the grid (censored: the true value may be larger), and counts,
+per C, the stable runs that did not learn in their epoch: final training loss at least 95%
+of the initial one. A large C keeps every rate small for longer, so "stable" at a large C
+can mean "did not move": that is the other side of the trade-off the paper's Fig. 10
+(the study ``vsgd-slowstart-sensitivity``) measures on MNIST.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .vsgd_slowstart_critical import critical_c
+
+#: a stable run "did not learn" when its final training loss is at least this fraction of
+#: the initial one
+NO_LEARNING = 0.95
+
+
+def rule_rows(ds) -> list[str]:
+    """Markdown rows: d, d/10, critical C, ratio, censoring, per problem."""
+    top = float(np.nanmax(ds["C"].values.astype(float)))
+    rows = ["| problem | d | d/10 | critical C | critical C / (d/10) | note |",
+            "|---|---|---|---|---|---|"]
+    for p, (d, crit, _) in critical_c(ds).items():
+        if not np.isfinite(d):
+            continue
+        if not np.isfinite(crit):
+            rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | above the grid | > {top / (d / 10):.3g} "
+                        "| every grid C has >= 10% unstable runs |")
+            continue
+        note = "at the top of the grid (censored)" if crit == top else ""
+        rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | {crit:.3g} | {crit / (d / 10):.3g} | "
+                    f"{note} |")
+    return rows
+
+
+def no_learning_rows(ds) -> list[str]:
+    """Markdown rows: per problem and C, the stable runs whose training loss did not fall
+    below :data:`NO_LEARNING` of its initial value."""
+    C = ds["C"].values.astype(float)
+    order = np.argsort(C)
+    head = "| problem | " + " | ".join(f"C={C[k]:g}" for k in order) + " |"
+    rows = [head, "|" + "---|" * (len(order) + 1)]
+    for p in ds["problem"].values.astype(str):
+        sub = ds.sel(problem=p)
+        st = sub["status"].values.astype(str)
+        if not (st == "ok").any():
+            continue
+        loss = sub["train_loss"].values  # setting, seed, epoch
+        stable = (st == "ok") & (np.nan_to_num(sub["unstable"].values, nan=1.0) == 0)
+        still = stable & (loss[..., -1] >= NO_LEARNING * loss[..., 0])
+        cells = [f"{int(still[k].sum())}/{int(stable[k].sum())}" for k in order]
+        rows.append(f"| {p} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def extra_report(ds, outdir) -> list[Path]:
+    """``vsgd-slowstart-critical-rule.md``: the two tables and how to read them."""
+    from .store import atomic_write_bytes
+
+    if "unstable" not in ds:
+        return []
+    lines = ["# vSGD supplement Fig. 9: is C = d/10 safe? (measured)", "",
+             *rule_rows(ds), "",
+             "Ratio > 1: the paper's rule of thumb C = d/10 leaves 10% or more of the runs "
+             "unstable on that problem (diverged, or training loss higher after the epoch "
+             "than before).", "",
+             f"## Stable runs that did not learn (final training loss >= {NO_LEARNING:.0%} of "
+             "the initial one; stable runs per cell)", "",
+             *no_learning_rows(ds), "",
+             "A large C delays every rate; where the stable runs at large C did not learn, the "
+             "critical C is a lower edge of a window, not a free choice.", ""]
+    path = Path(outdir) / "vsgd-slowstart-critical-rule.md"
+    return [atomic_write_bytes("\n".join(lines).encode(), path)]
