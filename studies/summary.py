@@ -69,11 +69,13 @@ def _relative_paths(text: str) -> str:
     return text.replace(f"{repo_root().resolve()}/", "")
 
 
-def remaining_estimate(st, out: Path) -> tuple[float, int]:
+def remaining_estimate(st, out: Path) -> tuple[float, int, dict]:
     """``(hours, unknown)``: core-hours the missing trials of the full form would take,
     estimated from the median ``wall_time`` of the stored trials of the same problem and
-    optimizer (else of the same problem), and how many missing trials have no such
-    reference. Wall times were measured with one trial per core, as the runs here go."""
+    optimizer (else of the same problem), how many missing trials have no such reference,
+    and those per data set (``problem_params["dataset"]``, where a problem names one: CIFAR-10
+    trials cannot run where the data is absent). Wall times were measured with one trial
+    per core, as the runs here go."""
     import netCDF4
 
     trials = keyed(expand(st), code_version(st))
@@ -87,7 +89,7 @@ def remaining_estimate(st, out: Path) -> tuple[float, int]:
             except (OSError, AttributeError, ValueError):
                 continue
             times.setdefault((s["problem"], s["optimizer"]), []).append(w)
-    hours, unknown = 0.0, 0
+    hours, unknown, by_data = 0.0, 0, {}
     for k, s in trials:
         if k in done:
             continue
@@ -97,17 +99,25 @@ def remaining_estimate(st, out: Path) -> tuple[float, int]:
             hours += float(np.median(ref)) / 3600.0
         else:
             unknown += 1
-    return hours, unknown
+            data = (s.get("problem_params") or {}).get("dataset")
+            if data:
+                by_data[data] = by_data.get(data, 0) + 1
+    return hours, unknown, by_data
 
 
-def _remaining_text(hours: float, unknown: int, missing: int) -> str:
+#: data set names as the report writes them
+DATA_NAMES = {"cifar10": "CIFAR-10", "mnist": "MNIST", "xor": "XOR"}
+
+
+def _remaining_text(hours: float, unknown: int, missing: int, by_data: dict | None = None) -> str:
     if missing == 0:
         return "—"
     parts = []
     if missing > unknown:
         parts.append(f"≈ {hours:.1f} core-h" if hours >= 0.05 else "< 0.1 core-h")
     if unknown:
-        parts.append(f"{unknown} trials without a timed reference")
+        per = ", ".join(f"{DATA_NAMES.get(d, d)}: {n}" for d, n in sorted((by_data or {}).items()))
+        parts.append(f"{unknown} trials without a timed reference" + (f" ({per})" if per else ""))
     return "; ".join(parts)
 
 
@@ -194,7 +204,8 @@ def build(results_dir: Path | None = None) -> Path:
                 seeds = [int(x) for x in old["seed"].values]
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
-        left = _remaining_text(*remaining_estimate(st, out), total - stored)
+        hours, unknown, by_data = remaining_estimate(st, out)
+        left = _remaining_text(hours, unknown, total - stored, by_data)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
                      f"({state}) | {seed_txt} | {left} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]

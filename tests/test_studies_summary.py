@@ -102,7 +102,7 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
 
     st = get_study("selftest")
     out = tmp_path / "selftest"
-    hours, unknown = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
+    hours, unknown, _ = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
     total = len(expand(st))
     assert hours == 0.0 and unknown == total
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), progress=False)
@@ -115,9 +115,11 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
                 walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
     expected = sum(np.median(walls[(s["problem"], s["optimizer"])])
                    for k, s in trials if k not in done) / 3600
-    hours, unknown = remaining_estimate(st, out)
-    assert unknown == 0 and 0 < len(done) < total
+    hours, unknown, by_data = remaining_estimate(st, out)
+    assert unknown == 0 and by_data == {} and 0 < len(done) < total
     assert np.isclose(hours, expected)
     assert _remaining_text(hours, 0, total - len(done)).startswith(("≈", "<"))
     assert _remaining_text(0.0, 3, 3) == "3 trials without a timed reference"
     assert _remaining_text(0.0, 0, 0) == "—"
+    assert (_remaining_text(1.0, 5, 10, {"cifar10": 5})
+            == "≈ 1.0 core-h; 5 trials without a timed reference (CIFAR-10: 5)")
