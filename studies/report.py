@@ -57,6 +57,9 @@ def find_setting(ds: xr.Dataset, selector: dict) -> int | None:
 
 
 def default_table(ds: xr.Dataset, study: Study) -> Table:
+    """Every setting x problem of ``study.curve_metric`` at the last epoch (studies that
+    declare no table). An error *rate* (the variable's CF attributes: ``long_name`` ending
+    in "error rate", ``units`` "1") is shown in percent, as the papers print it."""
     labels = [str(s) for s in ds["setting"].values]
     problems = [str(p) for p in ds["problem"].values]
     metric = study.curve_metric
@@ -66,8 +69,12 @@ def default_table(ds: xr.Dataset, study: Study) -> Table:
         sel = {"optimizer": str(opt), **json.loads(str(js))}
         for p in problems:
             cells[(lab, p)] = {**sel, "problem": p}
+    attrs = ds[metric].attrs if metric in ds.data_vars else {}
+    rate = (str(attrs.get("long_name", "")).endswith("error rate")
+            and str(attrs.get("units", "")) == "1")
     return Table(title=f"{study.title}: {metric} at the last epoch", rows=labels,
-                 columns=problems, cells=cells, metric=metric, scale=1.0, unit="")
+                 columns=problems, cells=cells, metric=metric, scale=100.0 if rate else 1.0,
+                 unit="%" if rate else "")
 
 
 def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA,

@@ -123,3 +123,21 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
     assert _remaining_text(0.0, 0, 0) == "—"
     assert (_remaining_text(1.0, 5, 10, {"cifar10": 5})
             == "≈ 1.0 core-h; 5 trials without a timed reference (CIFAR-10: 5)")
+
+
+def test_default_table_shows_error_rates_in_percent():
+    import xarray as xr
+
+    from studies.registry import get_study
+    from studies.report import default_table
+
+    st = get_study("adadelta-async")
+    ds = xr.Dataset({"test_error": (("problem", "setting", "seed"), np.full((1, 1, 2), 0.05),
+                                    {"long_name": "test error rate", "units": "1"})},
+                    coords={"problem": ["p"], "setting": ["sgd()"], "optimizer": ("setting", ["sgd"]),
+                            "setting_json": ("setting", ["{}"])})
+    assert st.curve_metric == "test_error"
+    t = default_table(ds, st)
+    assert t.scale == 100.0 and t.unit == "%"
+    ds["test_error"].attrs["long_name"] = "test loss"
+    assert default_table(ds, st).scale == 1.0
