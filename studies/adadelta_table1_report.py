@@ -149,7 +149,7 @@ def offset_rows(ds: xr.Dataset, seed: int = 0) -> list[str]:
 
 def extra_report(ds, outdir) -> list[Path]:
     """``adadelta-table1-explained.md``: the two checks of the module docstring."""
-    from .store import atomic_write_bytes
+    from .vsgd_plotting import write_text
 
     lines = ["# ADADELTA Table 1: measured explanations of the differences", "",
              "## Momentum at lr behaves like SGD at lr / (1 − ρ)", "",
@@ -166,5 +166,4 @@ def extra_report(ds, outdir) -> list[Path]:
              "on the gradient's scale) points at a difference in the set-up the paper does "
              "not state (initialisation, input scaling), not at the loss normalisation. "
              "Nothing was re-run or tuned for this: it reads the stored 10-seed results.", ""]
-    path = Path(outdir) / "adadelta-table1-explained.md"
-    return [atomic_write_bytes("\n".join(lines).encode(), path)]
+    return [write_text("\n".join(lines), Path(outdir) / "adadelta-table1-explained.md")]

@@ -55,9 +55,10 @@ def prediction_verdict(values: np.ndarray, paper: float) -> tuple[str, float, fl
     return ("differs (ours higher)" if m > paper else "differs (ours lower)"), m, ci, pi
 
 
-def completeness(st, out: Path) -> tuple[int, int, list[int]]:
-    """(stored trials of the full form, total trials of the full form, seeds with any stored)."""
-    trials = keyed(expand(st), code_version(st))
+def completeness(st, out: Path, trials=None) -> tuple[int, int, list[int]]:
+    """(stored trials of the full form, total trials of the full form, seeds with any stored);
+    ``trials``: ``keyed(expand(st), code_version(st))`` when the caller has it already."""
+    trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     stored = [s for k, s in trials if k in done]
     return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
@@ -69,7 +70,7 @@ def _relative_paths(text: str) -> str:
     return text.replace(f"{repo_root().resolve()}/", "")
 
 
-def remaining_estimate(st, out: Path) -> tuple[float, int, dict]:
+def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict]:
     """``(hours, unknown)``: core-hours the missing trials of the full form would take,
     estimated from the median ``wall_time`` of the stored trials of the same problem and
     optimizer (else of the same problem), how many missing trials have no such reference,
@@ -78,7 +79,7 @@ def remaining_estimate(st, out: Path) -> tuple[float, int, dict]:
     per core, as the runs here go."""
     import netCDF4
 
-    trials = keyed(expand(st), code_version(st))
+    trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     times: dict[tuple[str, str], list[float]] = {}
     for k, s in trials:
@@ -183,8 +184,9 @@ def build(results_dir: Path | None = None) -> Path:
     for name in names:
         st = studies[name]
         current = code_version(st)
+        trials = keyed(expand(st), current)  # once per study: hashing reads every source file
         out = base / name
-        stored, total, seeds = completeness(st, out)
+        stored, total, seeds = completeness(st, out, trials)
         state = ("complete" if stored == total else
                  "not run" if stored == 0 else "partial")
         nc = out / f"{name}.nc"
@@ -204,7 +206,7 @@ def build(results_dir: Path | None = None) -> Path:
                 seeds = [int(x) for x in old["seed"].values]
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
-        hours, unknown, by_data = remaining_estimate(st, out)
+        hours, unknown, by_data = remaining_estimate(st, out, trials)
         left = _remaining_text(hours, unknown, total - stored, by_data)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
                      f"({state}) | {seed_txt} | {left} |")

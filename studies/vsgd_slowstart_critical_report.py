@@ -67,7 +67,7 @@ def no_learning_rows(ds) -> list[str]:
 
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-slowstart-critical-rule.md``: the two tables and how to read them."""
-    from .store import atomic_write_bytes
+    from .vsgd_plotting import write_text
 
     if "unstable" not in ds:
         return []
@@ -81,5 +81,4 @@ def extra_report(ds, outdir) -> list[Path]:
              *no_learning_rows(ds), "",
              "A large C delays every rate; where the stable runs at large C did not learn, the "
              "critical C is a lower edge of a window, not a free choice.", ""]
-    path = Path(outdir) / "vsgd-slowstart-critical-rule.md"
-    return [atomic_write_bytes("\n".join(lines).encode(), path)]
+    return [write_text("\n".join(lines), Path(outdir) / "vsgd-slowstart-critical-rule.md")]

@@ -65,7 +65,7 @@ def zero_min_rows(ds) -> list[str]:
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-slowstart-lr-zero-min.md``: the table of :func:`zero_min_rows` and the
     mechanism, with the recursion's numbers for one weight of the M0 network."""
-    from .store import atomic_write_bytes
+    from .vsgd_plotting import write_text
 
     if "lr_min" not in ds:
         return []
@@ -87,5 +87,4 @@ def extra_report(ds, outdir) -> list[Path]:
              "them. A definition that skips subnormal gradients would remove the artefact; "
              "it needs a library change (adaptlr.mlp.training.record_effective_lr) and a "
              "re-run, so it is left for a later change of the library.", ""]
-    path = Path(outdir) / "vsgd-slowstart-lr-zero-min.md"
-    return [atomic_write_bytes("\n".join(lines).encode(), path)]
+    return [write_text("\n".join(lines), Path(outdir) / "vsgd-slowstart-lr-zero-min.md")]
