@@ -29,6 +29,8 @@ network with linear output and MSE (diagonal output Hessian, single path per
 weight); elsewhere it is a positive approximation. Unlike some ports (e.g.
 py-optim), no ``abs()`` is needed: the estimate is positive by construction.
 The L2 term contributes its exact curvature ``lambda`` to every weight.
+For one sample (m = 1) the propagation ``C_{k+1} @ (W_{k+1}^2)^T`` is one pass over
+``W_{k+1}`` (rank1.propagate_rows) instead of squaring it into a buffer and a BLAS product.
 Requires :func:`adaptlr.mlp.forward.forward` on the same rows first.
 """
 from __future__ import annotations
@@ -38,7 +40,25 @@ import numpy as np
 from ..targets import cpu_kernel
 from .activations import SOFTMAX, deriv
 from .forward import layer_input
-from .rank1 import outer_sq_plus_const
+from .rank1 import outer_sq_plus_const, propagate_rows
+
+
+@cpu_kernel
+def output_curvature(sizes, out, m, ws):
+    """bbprop's output curvature C_L into ``ws.c``: p (1 - p) (softmax + cross-entropy) or 1."""
+    n_layers = sizes.shape[0] - 1
+    b = sizes[n_layers]
+    s = ws.row_offsets[n_layers - 1]
+    P = ws.h[s:s + m * b].reshape(m, b)
+    C = ws.c[s:s + m * b].reshape(m, b)
+    if out == SOFTMAX:
+        for i in range(m):
+            for j in range(b):
+                C[i, j] = P[i, j] * (1 - P[i, j])
+    else:
+        for i in range(m):
+            for j in range(b):
+                C[i, j] = 1
 
 
 @cpu_kernel
@@ -56,18 +76,7 @@ def square_weights(theta, offsets, ws, k):
 def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
     """Minibatch-mean bbprop curvature of every parameter into ``curv`` (flat layout)."""
     n_layers = sizes.shape[0] - 1
-    b = sizes[n_layers]
-    s = ws.row_offsets[n_layers - 1]
-    P = ws.h[s:s + m * b].reshape(m, b)
-    C = ws.c[s:s + m * b].reshape(m, b)
-    if out == SOFTMAX:
-        for i in range(m):
-            for j in range(b):
-                C[i, j] = P[i, j] * (1 - P[i, j])
-    else:
-        for i in range(m):
-            for j in range(b):
-                C[i, j] = 1
+    output_curvature(sizes, out, m, ws)
     inv_m = 1.0 / m
     for k in range(n_layers - 1, -1, -1):
         a = sizes[k]
@@ -96,6 +105,10 @@ def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
             curv[ob + j] = acc * inv_m
         if k > 0:
             sp = ws.row_offsets[k - 1]
+            if m == 1:  # one pass over W_k, no W_k^2 buffer
+                propagate_rows(theta[ow:ow + a * b], a, b, Ck[0], Ck[0], Ck[0], ws.c[sp:sp + a],
+                               ws.h[sp:sp + a], act, False, True)
+                continue
             Cp = ws.c[sp:sp + m * a].reshape(m, a)
             square_weights(theta, offsets, ws, k)  # W_0^2 is never needed
             Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)

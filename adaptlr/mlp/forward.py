@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from ..targets import cpu_kernel
-from .activations import LINEAR, SOFTMAX, bias_activate
+from .activations import SOFTMAX, bias_activate
 
 
 @cpu_kernel

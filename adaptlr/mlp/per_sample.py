@@ -12,7 +12,7 @@ Its mean square over the ``m`` rows needs no per-sample loop (squares elementwis
     gsq(b_k) = sum_n D_k[n]^2 / m
 
 (the first term is exact because W_k[j, i] sees only the product X[n, j] D[n, i]).
-For m = 1 this equals g * g. With L2 the sum can round to a tiny negative
+For m = 1 this equals g * g, which is what the kernel computes then. With L2 the sum can round to a tiny negative
 number in float32; it is clipped at 0 (it is a mean of squares). Requires :func:`adaptlr.mlp.backward.backward` on
 the same rows first (it reads the per-sample errors in ``ws.d`` and the mean
 gradient ``g``).
@@ -28,6 +28,10 @@ from .forward import layer_input
 @cpu_kernel
 def grad_sq(theta, offsets, sizes, l2, X, m, ws, g, gsq):
     """Mean squared per-sample gradients of every parameter into ``gsq`` (flat layout)."""
+    if m == 1:  # one sample: the mean square is the square of its gradient
+        for i in range(g.shape[0]):
+            gsq[i] = g[i] * g[i]
+        return
     n_layers = sizes.shape[0] - 1
     inv_m = 1.0 / m
     for k in range(n_layers):

@@ -13,7 +13,10 @@ Per step t = 1, 2, ... (one minibatch of exactly ``batch_size`` rows)::
 all inside one ``@njit`` function that receives ``opt.step_flat`` as an argument
 (Numba specialises the loop on it), so batch size 1 costs no Python per step and
 nothing is allocated per step (batch size 1 uses fused rank-1 loops instead of
-BLAS for the weight-shaped products, see rank1.py). The loop itself is compiled
+BLAS for the weight-shaped products, see rank1.py). With batch size 1 and an
+elementwise method (every method but vSGD-b, vSGD-g and SMD), backward, bbprop,
+gsq, the step and the finiteness test are one fused pass over the parameters
+(online_step.py: same mathematics, agrees with the unfused path to rounding). The loop itself is compiled
 once per process and optimizer kernel (not cached on disk, see below; about 5-10 s
 of CPU), outside the timed ``wall_time``. Unused inputs are passed as zero-length arrays.
 ``offsets`` are the network's layer blocks ``[W_0, b_0, W_1, b_1, ...]`` for every
@@ -57,11 +60,15 @@ from .bbprop import bbprop
 from .evaluation import evaluate_set
 from .forward import forward
 from .gnvp import gnvp
+from .online_step import online_kernel
 from .per_sample import grad_sq
 from .train_result import TrainResult
 from .validation import check_int
 from .workspace import make_workspace
 
+#: batch size 1 with an elementwise method uses the fused online step (online_step.py);
+#: False forces the unfused path (tests compare the two)
+FUSE_ONLINE = True
 #: rows per chunk of the evaluation passes
 EVAL_CHUNK = 1000
 #: default number of random dimensions per weight layer when record_dims=True
@@ -114,7 +121,7 @@ def record_effective_lr(theta, theta_prev, g, offsets, sizes, rec_dims, r, tmp,
 # reloads stale function pointers and crashes (Numba limitation), so the loop is compiled once
 # per process and optimizer kernel; the kernels it calls are cached.
 @njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False, error_model=ERROR_MODEL)
-def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
+def train_loop(step_flat, hp, online, ohp, theta, st, sc, offsets, sizes, act, out, l2,
                X, labels, targets, Xt, labels_t, targets_t, has_test,
                perms, batch_size, epochs, eval_every,
                ws, ews, g, curv, gsq, hv, needs_curv, uses_gsq, needs_hvp, v_slot,
@@ -169,6 +176,23 @@ def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
             if not math.isfinite(bl):
                 diverged = t
                 break
+            recording = rec_every > 0 and t % rec_every == 0
+            if online is not None:  # batch size 1, elementwise method: one fused pass
+                if recording:
+                    ws.theta_prev[:] = theta
+                    bad = online(theta, st, ohp, t, offsets, sizes, act, out, l2, Xb, lab, tar, ws,
+                                 needs_curv, g)
+                    rr = t // rec_every - 1
+                    lr_steps[rr] = t
+                    record_effective_lr(theta, ws.theta_prev, g, offsets, sizes, rec_dims, rr, rec_tmp,
+                                        lr_min, lr_med, lr_max, lr_trace, up_trace)
+                else:
+                    bad = online(theta, st, ohp, t, offsets, sizes, act, out, l2, Xb, lab, tar, ws,
+                                 needs_curv, None)
+                if bad:
+                    diverged = t
+                    break
+                continue
             backward(theta, offsets, sizes, act, out, l2, Xb, B, lab, tar, ws, g)
             if needs_curv is not None:
                 bbprop(theta, offsets, sizes, act, out, l2, Xb, B, ws, curv)
@@ -176,7 +200,6 @@ def train_loop(step_flat, hp, theta, st, sc, offsets, sizes, act, out, l2,
                 grad_sq(theta, offsets, sizes, l2, Xb, B, ws, g, gsq)
             if needs_hvp is not None:
                 gnvp(theta, offsets, sizes, act, out, l2, Xb, B, ws, st[v_slot], hv)
-            recording = rec_every > 0 and t % rec_every == 0
             if recording:
                 ws.theta_prev[:] = theta
             step_flat(theta, g, curv, gsq, hv, st, sc, offsets, hp, t, B)
@@ -352,7 +375,12 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
     batch_loss = np.full(steps_total, np.nan)
 
-    args = (step_flat, hyper, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
+    online = online_kernel(opt.method) if batch_size == 1 and FUSE_ONLINE and hasattr(opt, "method") \
+        else None
+    ohp = hyper
+    if online is not None and "C" in hyper._fields and hyper.C == 0.0:  # vSGD's automatic C = d/10
+        ohp = hyper._replace(C=n / 10.0)
+    args = (step_flat, hyper, online, ohp, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
             net.l2, X, labels, targets, Xt, labels_t, targets_t, has_test, perms, batch_size, epochs,
             eval_every, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
             True if uses_gsq else None, True if needs_hvp else None, v_slot,
