@@ -13,12 +13,17 @@ from .spec import Study
 from .vsgd_tables import VARIABLES
 
 C_GRID = [10.0 ** k for k in range(0, 9)]
+#: effective learning rates (min / median / max |dx/g| per weight layer) every 0.1 epoch, to
+#: see how long the slow start's overestimate of v (and l) holds the rates down
+RECORD_EVERY = 6000
 COLORS = {"vsgd-l": "tab:red", "vsgd-b": "tab:purple", "vsgd-g": "tab:blue"}
 
 DESCRIPTION = (
     "Supplement Fig. 10 of Schaul, Zhang & LeCun (2013): test error after 1, 3 and 6 epochs "
     f"vs the slow-start constant C in {C_GRID} (eight orders of magnitude) for vSGD-l/b/g on "
-    "M0, M1, M2; the paper's C = d/10 is marked (M0: 785, M1: 9,541, M2: 54,581). CHOICE "
+    "M0, M1, M2; the paper's C = d/10 is marked (M0: 785, M1: 9,541, M2: 54,581). The "
+    "effective learning rates |dx/g| (min / median / max per weight layer) are recorded every "
+    f"{RECORD_EVERY} steps (0.1 epoch). CHOICE "
     "(the paper does not give the number of runs): 2 seeds per setting, as the paper's "
     "tuning runs; n0 = 0.001 x #traindata. Diverged runs are stored as diverged and drawn "
     "at the top edge. Same networks and other choices as vsgd-tables (batch size 1, "
@@ -36,9 +41,9 @@ STUDY = Study(
     seeds=(0, 1),
     epochs=6,
     batch_size=1,
-    params={"dtype": "float64", "l2": 1e-4},
+    params={"dtype": "float64", "l2": 1e-4, "record_lr_every": RECORD_EVERY},
     quick={"problems": {"M0": B.PROBLEMS["M0"]}, "seeds": (0,), "epochs": 3,
-           "params": {"n0_min": 10, "n_train": 200, "n_test": 200},
+           "params": {"n0_min": 10, "n_train": 200, "n_test": 200, "record_lr_every": 20},
            "optimizers": {"vsgd-l": {"C": [1.0, 1e3, 1e6]}, "vsgd-g": {"C": [1.0, 1e3, 1e6]}}},
     allowed=B.allowed_hyper,
     variables=VARIABLES,

@@ -94,6 +94,20 @@ def test_c_sensitivity_quick_form_and_figure(tmp_path):
     figs = SENS.extra_report(ds, tmp_path / "report")
     assert figs[0].name == "vsgd-slowstart-sensitivity-fig10.png"
     assert figs[0].stat().st_size > 10_000
+    # companion: the ceiling C n0 / (n0 + k) of the start-up value's share of v, and the rates
+    from studies import vsgd_slowstart_sensitivity_report as MEM
+
+    ds.attrs["spec"] = SENS.STUDY.resolved(True).as_json()  # as the engine's provenance stores it
+    assert ds.sizes["lr_record"] == 30 and MEM._steps_per_epoch(ds) == pytest.approx(200)
+    rows = MEM.floor_rows(ds)
+    c1000 = next(r for r in rows if r.startswith("| M0 | 1000 |")).split("|")
+    n0 = float(c1000[3])
+    assert float(c1000[4]) == pytest.approx(1000 * n0 / (n0 + 200), rel=1e-2)  # epoch 1
+    assert float(c1000[5]) == pytest.approx(1000 * n0 / (n0 + 600), rel=1e-2)  # epoch 3
+    rates = MEM.rate_rows(ds)
+    assert len(rates) == 2 + 3 and all(r.count("|") == 6 for r in rates)
+    (md,) = MEM.extra_report(ds, tmp_path / "report")
+    assert md.name == "vsgd-slowstart-sensitivity-memory.md" and "at most" in md.read_text()
 
 
 def test_slowstart_lr_zero_minimum_analysis():

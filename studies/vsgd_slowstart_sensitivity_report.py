@@ -1,0 +1,121 @@
+"""Report-only analysis of ``vsgd-slowstart-sensitivity``: how long the slow start can last.
+
+Companion of :mod:`studies.vsgd_slowstart_sensitivity` (see
+:func:`studies.report.companion_module`; it reads the stored Dataset only and is outside
+the study's trial keys).
+
+The paper (Sec. 4.4, supplement Fig. 10) says the slow-start constant C "has only a
+transient initialization effect". How transient it can be follows from Algorithm 1. At the
+end of the slow start, ``v = C q0`` (q0 the mean squared gradient of the first n0
+samples) and ``tau = n0``; after that every step does ``v <- (1 - 1/tau) v + q/tau`` and
+``tau <- (1 - r) tau + 1 <= tau + 1`` (r = g^2/v >= 0). So after k more steps
+``tau <= n0 + k`` and the start-up value keeps a weight of *at most*
+``prod_i (1 - 1/(n0 + i)) = n0 / (n0 + k)``: its contribution to v is at most
+``C q0 n0 / (n0 + k)``. The bound is reached when r stays near 0 all along, which is what
+an overestimated v (small r) itself causes. With n0 = 0.001 x 60,000 = 60 samples and
+C = d/10 this ceiling is, after 6 epochs (k = 360,000): M0 (C = 785) 0.13 q0,
+M1 (C = 9,541) 1.6 q0, M2 (C = 54,581) 9.1 q0. So on M1 and M2 the paper's own setting
+*allows* the start-up value to dominate v through all 6 epochs; whether it does is
+measured: in that regime v falls like 1/k, so the rates grow roughly in proportion to the
+step count (x6 from epoch 1 to epoch 6) instead of settling. This module tabulates the
+ceiling per problem and C beside the measured test errors and vSGD-l's median effective
+learning rate of the last weight layer (|dx/g|, recorded every 0.1 epoch) and its growth.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+#: epochs at which the report reads the curves (when the run has them)
+EPOCHS = (1, 3, 6)
+
+
+def _steps_per_epoch(ds) -> float:
+    """Steps per epoch from the recorded learning-rate steps (lr_epoch = step / steps per
+    epoch, every ``record_lr_every`` steps); NaN when nothing was recorded."""
+    if "lr_epoch" not in ds or ds.sizes.get("lr_record", 0) == 0:
+        return float("nan")
+    spec = ds.attrs.get("spec")
+    if spec:  # the study as it ran (the engine stores it in every Dataset)
+        every = json.loads(spec).get("params", {}).get("record_lr_every", 0)
+    else:
+        from .vsgd_slowstart_sensitivity import RECORD_EVERY as every
+    first = np.nanmin(ds["lr_epoch"].values)
+    return float(every) / float(first) if every and np.isfinite(first) and first > 0 else float("nan")
+
+
+def floor_rows(ds) -> list[str]:
+    """Markdown rows per problem and C: n0, the ceiling C n0 / (n0 + k) of the start-up value's
+    contribution to v (in units of q0) at the end of epochs 1, 3, 6 (k = e x steps per epoch),
+    and vSGD-l's mean test error there."""
+    spe = _steps_per_epoch(ds)
+    n_ep = ds.sizes["epoch"] - 1
+    eps = [e for e in EPOCHS if e <= n_ep]
+    head = ("| problem | C | n0 | " + " | ".join(f"start-up share of v, at most [q0], epoch {e}" for e in eps)
+            + " | " + " | ".join(f"vSGD-l test error [%] at epoch {e}" for e in eps) + " |")
+    rows = [head, "|" + "---|" * (3 + 2 * len(eps))]
+    opt = ds["optimizer"].values.astype(str)
+    for p in ds["problem"].values.astype(str):
+        sub = ds.sel(problem=p)
+        for k in np.flatnonzero(opt == "vsgd-l")[np.argsort(ds["C"].values[opt == "vsgd-l"])]:
+            n0 = np.nanmax(sub["used_n0"].values[k]) if "used_n0" in sub else np.nan
+            C = float(ds["C"].values[k])
+            if not np.isfinite(n0):
+                continue
+            floors = [C * n0 / (n0 + e * spe) if np.isfinite(spe) else np.nan for e in eps]
+            te = [100 * np.nanmean(sub["test_error"].values[k, :, e]) for e in eps]
+            rows.append(f"| {p} | {C:g} | {n0:g} | " + " | ".join(f"{f:.3g}" for f in floors)
+                        + " | " + " | ".join(f"{x:.2f}" for x in te) + " |")
+    return rows
+
+
+def rate_rows(ds) -> list[str]:
+    """Markdown rows: vSGD-l's median effective learning rate of the last weight layer, mean
+    over seeds, at the records nearest to epochs 1, 3, 6, per problem and C."""
+    if "lr_median" not in ds or ds.sizes.get("lr_record", 0) == 0:
+        return []
+    n_ep = ds.sizes["epoch"] - 1
+    eps = [e for e in EPOCHS if e <= n_ep]
+    lr_ep = ds["lr_epoch"].values
+    rows = ["| problem | C | " + " | ".join(f"median rate, last layer, epoch {e}" for e in eps)
+            + f" | growth epoch {eps[0]} to {eps[-1]} |",
+            "|" + "---|" * (3 + len(eps))]
+    opt = ds["optimizer"].values.astype(str)
+    for p in ds["problem"].values.astype(str):
+        sub = ds.sel(problem=p)
+        med = sub["lr_median"].values  # setting, seed, lr_record, layer
+        for k in np.flatnonzero(opt == "vsgd-l")[np.argsort(ds["C"].values[opt == "vsgd-l"])]:
+            vals = []
+            for e in eps:
+                r = int(np.nanargmin(np.abs(lr_ep - e)))
+                v = med[k, :, r, -1]
+                vals.append(float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)
+            cells = [f"{v:.3g}" if np.isfinite(v) else "n/a" for v in vals]
+            growth = vals[-1] / vals[0] if np.isfinite(vals[0]) and vals[0] > 0 else np.nan
+            rows.append(f"| {p} | {float(ds['C'].values[k]):g} | " + " | ".join(cells)
+                        + (f" | x{growth:.3g} |" if np.isfinite(growth) else " | n/a |"))
+    return rows
+
+
+def extra_report(ds, outdir) -> list[Path]:
+    """``vsgd-slowstart-sensitivity-memory.md``: the ceiling, the measured errors and rates."""
+    from .vsgd_plotting import write_text
+
+    if "used_n0" not in ds or "vsgd-l" not in set(ds["optimizer"].values.astype(str)):
+        return []
+    lines = ["# vSGD supplement Fig. 10: how long can the slow start last? (bound and measurement)",
+             "",
+             "After the slow start (n0 samples, v = C q0, tau = n0), tau grows by at most 1 per "
+             "step, so the start-up value keeps a weight of at most n0 / (n0 + k) in v after k "
+             "steps: its share of v is at most C q0 n0 / (n0 + k) (q0: the mean squared gradient "
+             "of the first n0 samples), reached when r = g^2/v stays near 0, which an "
+             "overestimated v causes. A ceiling above 1 means the setting allows the start-up "
+             "value to still dominate v; the measured rates below say whether it did (then "
+             "they grow roughly in proportion to the step count).", "",
+             *floor_rows(ds), "",
+             "## Measured: vSGD-l's median effective learning rate |dx/g| of the last weight layer",
+             "",
+             *(rate_rows(ds) or ["(no learning-rate records in this Dataset)"]), ""]
+    return [write_text("\n".join(lines), Path(outdir) / "vsgd-slowstart-sensitivity-memory.md")]
