@@ -2,7 +2,8 @@
 
 NUMBA_ENABLE_CUDASIM must be set before numba.cuda is first imported in a
 process, so the simulator cases (tests/test_cuda_mlp_cases.py) run in a fresh
-``python -m pytest`` subprocess. The no-GPU check also runs in a subprocess
+``python -m pytest`` subprocess, started in the background right after collection
+(background.py). The no-GPU check also runs in a subprocess
 with the simulator switched off, so it does not depend on how this process
 imported numba.cuda.
 """
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import background
+
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ["tests/test_cuda_mlp_cases.py", "tests/test_cuda_mlp_training_cases.py"]
 
@@ -28,14 +31,19 @@ def _env(**extra):
     return env
 
 
-@pytest.mark.timeout(600)
+for _cases in CASES:
+    background.register(f"cudasim:{_cases}",
+                        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", _cases],
+                        _env(NUMBA_ENABLE_CUDASIM="1"), ROOT)
+
+
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("cases", CASES)
+@background.uses(*(f"cudasim:{c}" for c in CASES))
 def test_cuda_cases_in_simulator(cases):
     if not (ROOT / cases).exists():
         pytest.fail(f"{cases} is missing")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", cases],
-        cwd=ROOT, env=_env(NUMBA_ENABLE_CUDASIM="1"), capture_output=True, text=True)
+    proc = background.result(f"cudasim:{cases}", 880)
     tail = (proc.stdout + proc.stderr)[-6000:]
     assert proc.returncode == 0, f"simulator cases failed:\n{tail}"
     assert " passed" in proc.stdout and " skipped" not in proc.stdout.splitlines()[-1], tail

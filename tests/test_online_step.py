@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 
@@ -25,6 +24,7 @@ from adaptlr.mlp.forward import forward
 from adaptlr.mlp.online_step import online_kernel
 from adaptlr.optimizers import make, names
 from adaptlr.optimizers.registry import get
+from test_training import data as training_data
 
 FUSED = [n for n in names() if online_kernel(get(n)) is not None]
 #: settings that move the parameters visibly in a few dozen steps without diverging
@@ -33,20 +33,11 @@ HP = {"sgd": dict(eta0=0.05), "momentum": dict(lr=0.05), "adagrad": dict(lr=0.05
       "almeida": dict(eta0=0.01), "amari": dict(eta0=0.01), "diag-newton": dict(lr=0.05)}
 
 
-@pytest.fixture(autouse=True)
-def one_numba_thread():
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")  # conftest.py
 
 
-def data(n=40, n_in=5, n_out=3, out="softmax", seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, n_in))
-    if out == "softmax":
-        return X, (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
-    return X, np.tanh(X[:, :n_out])
+def data(n=40, out="softmax"):
+    return training_data(n=n, out=out)
 
 
 def python_online(net, opt, X, y, epochs, seed):

@@ -1,5 +1,6 @@
 """Runs tests/test_optim_cuda_cases.py under Numba's CUDA simulator in a subprocess
-(NUMBA_ENABLE_CUDASIM must be set before numba.cuda is imported), on a real GPU when
+(NUMBA_ENABLE_CUDASIM must be set before numba.cuda is imported; started in the background
+right after collection, see background.py), on a real GPU when
 there is one (marked gpu), and the whole API once with NUMBA_DISABLE_JIT=1.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+import background
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = "tests/test_optim_cuda_cases.py"
@@ -25,17 +28,23 @@ def _env(**extra):
     return env
 
 
-def _run_cases(env):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", CASES],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+def _argv():
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", CASES]
+
+
+def _check(proc):
     tail = (proc.stdout + proc.stderr)[-6000:]
     assert proc.returncode == 0, f"CUDA cases failed:\n{tail}"
     assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], tail
 
 
+background.register("optim-cudasim", _argv(), _env(NUMBA_ENABLE_CUDASIM="1"), ROOT)
+
+
 @pytest.mark.timeout(900)
+@background.uses("optim-cudasim")
 def test_cuda_twins_in_simulator():
-    _run_cases(_env(NUMBA_ENABLE_CUDASIM="1"))
+    _check(background.result("optim-cudasim", 880))
 
 
 @pytest.mark.gpu
@@ -45,7 +54,7 @@ def test_cuda_twins_on_gpu():
 
     if not cuda.is_available():
         pytest.skip("no CUDA GPU")
-    _run_cases(_env())
+    _check(subprocess.run(_argv(), cwd=ROOT, env=_env(), capture_output=True, text=True))
 
 
 _NOJIT = textwrap.dedent("""

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 
@@ -21,14 +20,7 @@ from adaptlr.optimizers import make
 from adaptlr.targets import CudaUnavailableError, cuda_available
 
 
-@pytest.fixture(autouse=True)
-def one_numba_thread():
-    """The optimizer kernels use prange; on a loaded 2-core machine waking threads for tiny
-    vectors dominates. One thread keeps these tests fast (results are thread-count independent)."""
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")  # conftest.py
 
 
 def data(n=60, n_in=5, n_out=3, out="softmax", seed=0):
