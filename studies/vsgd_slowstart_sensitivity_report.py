@@ -90,7 +90,8 @@ def rate_rows(ds) -> list[str]:
             vals = []
             for e in eps:
                 r = int(np.nanargmin(np.abs(lr_ep - e)))
-                v = med[k, :, r, -1]
+                finite = np.flatnonzero(np.isfinite(med[k, :, r, :]).any(axis=0))
+                v = med[k, :, r, finite[-1]] if finite.size else med[k, :, r, -1]  # last layer of this net
                 vals.append(float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)
             cells = [f"{v:.3g}" if np.isfinite(v) else "n/a" for v in vals]
             growth = vals[-1] / vals[0] if np.isfinite(vals[0]) and vals[0] > 0 else np.nan
