@@ -10,10 +10,6 @@ is to rounding (rtol 1e-9 in float64 after one epoch of 40 steps), not bit for b
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -151,26 +147,5 @@ def test_overflow_to_inf_in_float32_storage_is_divergence():
     assert res.diverged and res.diverged_step == 1
 
 
-CODE = """
-import numpy as np
-from adaptlr.mlp import MLP, train
-from adaptlr.optimizers import make
-rng = np.random.default_rng(0)
-X = rng.normal(size=(12, 4)); y = (X[:, 0] > 0).astype(np.int64)
-net = MLP([4, 3, 2], activation="tanh", l2=1e-3, dtype=np.float64, seed=0)
-res = train(net, make("vsgd-l", n0=2, C=2.0), X, y, epochs=1, batch_size=1, seed=1, record_lr_every=4)
-out = [net.theta, res.lr_median]
-"""
-
-
-def test_fused_path_runs_as_plain_python_with_jit_disabled():
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    plain = subprocess.run([sys.executable, "-c", CODE + "print(repr([o.tolist() for o in out]))"],
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert plain.returncode == 0, plain.stderr[-3000:]
-    ns = {}
-    exec(CODE, ns)
-    for a, b in zip(eval(plain.stdout.strip().splitlines()[-1]), ns["out"]):
-        np.testing.assert_allclose(np.array(a), b, rtol=1e-9, atol=1e-12)
+# The fused path as plain Python (NUMBA_DISABLE_JIT=1): test_training.py's
+# test_runs_as_plain_python_with_jit_disabled includes a batch-size-1 run.

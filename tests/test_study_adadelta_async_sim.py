@@ -15,6 +15,7 @@ import pytest
 from adaptlr.mlp import MLP, train
 from adaptlr.mlp.async_sim import staleness_of, train_async, worker_sequence
 from adaptlr.optimizers import make
+from plain_python import assert_plain_matches_compiled
 
 
 # ----------------------------------------------------------------- NumPy reference
@@ -256,11 +257,6 @@ def test_second_order_methods_are_rejected():
 
 def test_runs_as_plain_python_with_jit_disabled():
     """NUMBA_DISABLE_JIT=1 (plain Python) gives the same numbers as the compiled code."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     code = (
         "import numpy as np\n"
         "from adaptlr.mlp import MLP\n"
@@ -271,14 +267,5 @@ def test_runs_as_plain_python_with_jit_disabled():
         "net = MLP([6, 5, 3], activation='relu', dtype=np.float64, seed=0)\n"
         "r = train_async(net, make('adadelta'), X, y, X[:20], y[:20], replicas=3, epochs=2,\n"
         "                batch_size=10, seed=0)\n"
-        "print(repr(net.theta.tolist()))\n")
-    root = Path(__file__).resolve().parent.parent
-    outs = []
-    for flag in ("1", "0"):
-        env = {**os.environ, "NUMBA_DISABLE_JIT": flag,
-               "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env=env, cwd=root, timeout=600)
-        assert p.returncode == 0, p.stderr[-2000:]
-        outs.append(np.array(eval(p.stdout.strip().splitlines()[-1])))
-    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-14)
+        "out = [net.theta]\n")
+    assert_plain_matches_compiled(code, rtol=1e-12, atol=1e-14, timeout=600)

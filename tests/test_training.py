@@ -8,16 +8,13 @@ optimizer's ``step_flat`` called from Python. The compiled loop must agree.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from adaptlr.mlp import MLP, TrainResult, train
 from adaptlr.optimizers import make
 from adaptlr.targets import CudaUnavailableError, cuda_available
+from plain_python import assert_plain_matches_compiled
 
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")  # conftest.py
@@ -208,19 +205,14 @@ for kind, yy in (('softmax', y), ('linear', X)):
     extra = [net.bbprop(X), net.grad_sq(X, yy), net.gnvp(X, np.ones(net.n_params))]
     r = train(net, make('vsgd-l', n0=2), X, yy, X, yy, epochs=1, batch_size=3, record_lr_every=2, record_dims=1)
     out.append(np.concatenate(extra + [net.theta, r.train_loss, r.lr_median.ravel(), r.lr_trace.ravel()]))
+# batch size 1 takes the fused online step (adaptlr/mlp/online_step.py)
+net = MLP([3, 4, 2], activation='tanh', l2=1e-3, dtype=np.float64, seed=0)
+r = train(net, make('vsgd-l', n0=2, C=2.0), X, y, epochs=1, batch_size=1, seed=1, record_lr_every=4)
+out += [net.theta, r.lr_median]
 """
 
 
 def test_runs_as_plain_python_with_jit_disabled():
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    plain = subprocess.run([sys.executable, "-c", CODE + "print(repr([o.tolist() for o in out]))"],
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert plain.returncode == 0, plain.stderr[-3000:]
-    ns = {}
-    exec(CODE, ns)  # the same code, compiled, in this process
-    plain_out = eval(plain.stdout.strip().splitlines()[-1])
-    assert len(plain_out) == 2
-    for a, b in zip(plain_out, ns["out"]):
-        np.testing.assert_allclose(np.array(a), b, rtol=1e-9, atol=1e-12)
+    """The whole API (minibatch and fused online paths) as plain Python equals the compiled
+    code (tests/plain_python.py)."""
+    assert_plain_matches_compiled(CODE)
