@@ -11,7 +11,9 @@ hyperparameter). Select e.g. ``ds.sel(setting=ds.optimizer == "sgd")`` or
 
 Per-trial variables (``problem, setting, seed``): ``status`` (``ok``, ``diverged``,
 ``failed``, or ``missing`` when no trial file exists yet), ``message``, ``diverged``
-(int8 0/1), ``diverged_step`` (-1 if not), ``wall_time`` (s), ``trial_key``. Trial result
+(int8 0/1), ``diverged_step`` (-1 if not), ``wall_time`` (s), ``trial_key``,
+``environment_id`` (index into the Dataset attribute ``environments``, a JSON list of the
+distinct worker environments: CPU, thread counts, BLAS; -1 where not recorded). Trial result
 variables are float64 with NaN where a trial failed or is missing (trial arrays shorter
 than the longest are NaN-padded). Every variable and coordinate carries CF-style
 ``long_name``, ``units`` and ``description`` attributes.
@@ -45,6 +47,12 @@ ENGINE_ATTRS = {
     "wall_time": ("wall-clock time", "s", "wall-clock time of the trial on its worker"),
     "trial_key": ("trial key", "1", "sha256 of the trial spec and code version; the file "
                   "trials/<key>.nc holds the trial"),
+    "environment_id": ("trial environment", "1", "index into the JSON list in the Dataset "
+                       "attribute 'environments' (CPU, Numba's target CPU, thread counts, BLAS "
+                       "kernels and threads of the worker that ran the trial; "
+                       "studies.provenance.environment); -1 if not recorded (missing "
+                       "trials, or trials stored before it was recorded). The same seed is "
+                       "bit-identical only within one environment"),
 }
 
 
@@ -80,6 +88,8 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
     diverged = np.zeros((P, S, N), dtype=np.int8)
     dstep = np.full((P, S, N), -1, dtype=np.int64)
     wall = np.full((P, S, N), np.nan)
+    env_id = np.full((P, S, N), -1, dtype=np.int32)
+    environments: list[str] = []
     present = store.finished_keys(out)
     loaded = []
     for key, spec in trials:
@@ -94,6 +104,11 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         diverged[idx] = int(ds.attrs.get("diverged", 0))
         dstep[idx] = int(ds.attrs.get("diverged_step", -1))
         wall[idx] = float(ds.attrs.get("wall_time", np.nan))
+        env = str(ds.attrs.get("environment", ""))
+        if env:
+            if env not in environments:
+                environments.append(env)
+            env_id[idx] = environments.index(env)
         loaded.append((idx, ds))
 
     # shapes of the trial variables: union over trials, longest along each dim
@@ -124,6 +139,7 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         "diverged_step": (base, dstep),
         "wall_time": (base, wall),
         "trial_key": (base, keys.astype(str)),
+        "environment_id": (base, env_id),
     }
     for name, dims in var_dims.items():
         data_vars[name] = (base + tuple(dims), data[name])
@@ -152,6 +168,7 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         ds[name].attrs.update(_attrs(name, meta))
     if attrs:
         ds.attrs.update(attrs)
+    ds.attrs["environments"] = "[" + ",".join(environments) + "]"
     return ds
 
 

@@ -15,6 +15,9 @@ import sys
 from .expand import code_version, git_info
 from .spec import Study
 
+#: thread-count variables a trial's numbers can depend on (BLAS splits its sums by thread)
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 def _version(mod: str) -> str:
     try:
@@ -73,3 +76,65 @@ def provenance(study: Study, *, quick: bool, device: str, started: str = "",
     for k, v in attrs.items():
         assert isinstance(v, (str, int, float)), (k, v)
     return attrs
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas() -> list[dict]:
+    """The BLAS/OpenMP libraries loaded in this process (threadpoolctl), each with its
+    version, the kernel set it chose for this CPU and its thread count."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return [{"note": "threadpoolctl not installed"}]
+    keep = ("user_api", "internal_api", "version", "architecture", "threading_layer",
+            "num_threads")
+    out = []
+    for lib in threadpool_info():
+        d = {k: lib[k] for k in keep if k in lib}
+        d["library"] = os.path.basename(str(lib.get("filepath", "")))
+        out.append(d)
+    return sorted(out, key=lambda d: json.dumps(d, sort_keys=True))
+
+
+def environment() -> dict:
+    """What a trial's floating-point results can depend on besides its spec and the code:
+    the CPU (Numba compiles for the host CPU, ``cpu_target``; OpenBLAS picks its kernels
+    by CPU, ``blas[].architecture``) and the thread counts (a BLAS matrix product splits
+    its sums by thread, so 1 and 2 threads round differently).
+
+    Measured on the 2-core machine (adadelta-table1, Momentum lr 0.1 seed 0, float32, one
+    epoch): test error 3.81% with OPENBLAS_NUM_THREADS=1 and 3.47% with 2, same code. The
+    same seed is bit-identical only where this record is the same. Call it after the
+    trial ran: threadpoolctl lists only the libraries loaded by then.
+    """
+    try:
+        import llvmlite.binding as ll
+
+        target = ll.get_host_cpu_name()
+    except Exception:  # pragma: no cover - llvmlite comes with numba
+        target = "unknown"
+    try:
+        import numba
+
+        numba_threads = int(numba.config.NUMBA_NUM_THREADS)
+    except Exception:  # pragma: no cover
+        numba_threads = -1
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_target": str(target),
+        "cpu_count": int(os.cpu_count() or 0),
+        "numba_threads": numba_threads,
+        "thread_env": {v: os.environ.get(v, "") for v in THREAD_VARS},
+        "fastmath": os.environ.get("ADAPTLR_FASTMATH", "0"),
+        "blas": _blas(),
+    }

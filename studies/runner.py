@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import logging
 import os
 import platform
@@ -33,9 +34,8 @@ import numpy as np
 
 from . import store
 from .expand import code_version, expand, keyed
+from .provenance import THREAD_VARS, environment
 from .spec import Study
-
-THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class SchedulerError(ConnectionError):
@@ -85,6 +85,10 @@ def execute(trial, key: str, spec: dict, code: dict) -> dict:
         record.update(status="failed", message=f"{type(e).__name__}: {e}\n{tb}")
     record["wall_time"] = time.perf_counter() - t0
     record["finished"] = _now()
+    try:
+        record["environment"] = json.dumps(environment(), sort_keys=True)
+    except Exception as e:  # noqa: BLE001 - provenance must not lose a finished trial
+        record["environment"] = json.dumps({"error": f"{type(e).__name__}: {e}"})
     return record
 
 

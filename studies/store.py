@@ -161,6 +161,7 @@ def trial_dataset(result: dict) -> xr.Dataset:
         "wall_time": float(result["wall_time"]),
         "worker": result.get("worker", ""),
         "finished": result.get("finished", ""),
+        "environment": result.get("environment", ""),
     }
     return ds
 

@@ -166,6 +166,43 @@ def test_netcdf_round_trip_every_attribute(local_run):
     disk.close()
 
 
+def test_each_trial_records_its_environment(local_run):
+    """CPU, Numba's target CPU, thread counts and BLAS of the worker are stored per trial
+    (they change the rounding: studies.provenance.environment) and indexed in the Dataset;
+    a trial file written before they were recorded maps to -1."""
+    s, out = local_run
+    with xr.open_dataset(s.dataset) as ds:
+        envs = json.loads(ds.attrs["environments"])
+        ids = ds["environment_id"].values
+        status = ds["status"].values
+    assert envs, "no environment recorded"
+    for env in envs:
+        assert {"cpu_model", "cpu_target", "numba_threads", "thread_env", "blas"} <= set(env)
+        # LocalCluster workers of a 2-worker run get cores // 2 threads each
+        assert env["thread_env"]["OPENBLAS_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+        assert any(b.get("internal_api") == "openblas" for b in env["blas"]), env["blas"]
+    assert ((ids >= 0) == (status != "missing")).all() and ids.max() < len(envs)
+
+    # an older trial file without the attribute: kept, environment not recorded (-1)
+    old = out.parent / (out.name + "-noenv")
+    shutil.copytree(out, old)
+    path = sorted((old / "trials").glob("*.nc"))[0]
+    with xr.open_dataset(path) as t:
+        t = t.load()
+    del t.attrs["environment"]
+    path.unlink()
+    t.to_netcdf(path)
+    with xr.open_dataset(s.dataset) as ds:
+        code = json.loads(ds.attrs["code_version"])
+    ds2 = studies.api.build_dataset(
+        studies.api.prepare("selftest", quick=True, overrides={"sgd": {"lr": [0.1, 2.5, -1.0]}}),
+        old, quick=True, device="cpu", alpha=0.01, test="wilcoxon", correction=None, code=code)
+    key = path.stem
+    hit = ds2["trial_key"].values == key
+    assert hit.sum() == 1 and ds2["environment_id"].values[hit][0] == -1
+    assert (ds2["environment_id"].values[~hit & (ds2["status"].values != "missing")] >= 0).all()
+
+
 def test_rerun_skips_everything_and_report_without_rerun(local_run, monkeypatch, fixed_code):
     s, out = local_run
     before = {k: store.trial_path(out, k).read_bytes() for k in store.finished_keys(out)}
