@@ -19,6 +19,7 @@ skips it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -69,44 +70,39 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_dataset(ds: xr.Dataset, path: Path) -> Path:
-    """Write ``ds`` as netCDF4 to ``path`` atomically (temp file + fsync + os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".nc", dir=path.parent)
+@contextlib.contextmanager
+def _replacing(path: Path, suffix: str = ""):
+    """Yield a temporary file name beside ``path``; on success move it over ``path``
+    (``os.replace``, then fsync of the folder); on any error delete it."""
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        enc = {v: {"zlib": True, "complevel": 4} for v in ds.variables
-               if ds[v].dtype.kind in "biuf" and ds[v].ndim > 0}
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=enc)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_dataset(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` as netCDF4 to ``path`` atomically (temp file + fsync + os.replace)."""
+    path = Path(path)
+    enc = {v: {"zlib": True, "complevel": 4} for v in ds.variables
+           if ds[v].dtype.kind in "biuf" and ds[v].ndim > 0}
+    with _replacing(path, ".nc") as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=enc)
     return path
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> Path:
     """Write ``data`` to ``path`` atomically (used for Markdown and PNG reports)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
     return path
 
 

@@ -469,3 +469,19 @@ def test_prune_lists_then_deletes_only_what_the_current_code_never_reads(tmp_pat
     assert main(["prune", "selftest", "--out", str(tmp_path), "--yes"]) == 0
     assert not older.exists() and sorted((tmp_path / "trials").glob("*.nc")) == kept
     assert (tmp_path / "selftest.nc").is_file()  # the combined Dataset is never touched
+
+
+def test_atomic_writes_replace_whole_files_and_leave_nothing_on_error(tmp_path):
+    """A write that fails keeps the old file as it was and leaves no temporary file."""
+    target = tmp_path / "report.md"
+    store.atomic_write_bytes(b"old", target)
+    store.atomic_write_bytes(b"new", target)
+    assert target.read_bytes() == b"new"
+    nc = tmp_path / "trial.nc"
+    store.atomic_write_dataset(xr.Dataset({"a": ("x", np.arange(3.0))}), nc)
+    before = nc.read_bytes()
+    bad = xr.Dataset({"a": ("x", np.array([object(), object()], dtype=object))})
+    with pytest.raises(Exception):
+        store.atomic_write_dataset(bad, nc)
+    assert nc.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "trial.nc"]
