@@ -22,7 +22,8 @@ from .combine import add_summaries, combine
 from .expand import code_version, expand, keyed
 from .provenance import provenance
 from .registry import get_study
-from .report import study_module, write_report
+from .registry import study_module
+from .report import write_report
 from .runner import RunSummary, run_trials
 from .spec import SpecError, Study
 from .stats import CORRECTIONS, DEFAULT_ALPHA, DEFAULT_TEST, TESTS

@@ -34,14 +34,12 @@ import json
 import subprocess
 from pathlib import Path
 
+from .registry import ENGINE_MODULES, study_module
 from .spec import Study, settings_of
 
 PACKAGE_DIRS = ("adaptlr", "studies")
 #: engine modules of ``studies/`` that never compute trial results (not in the source hash)
-ENGINE_SOURCES = frozenset({
-    "spec.py", "expand.py", "store.py", "runner.py", "combine.py", "stats.py", "report.py",
-    "provenance.py", "cli.py", "registry.py", "api.py", "__main__.py", "summary.py", "claims.py",
-})
+ENGINE_SOURCES = frozenset(f"{m}.py" for m in ENGINE_MODULES)
 
 
 def canonical_json(obj) -> str:
@@ -116,13 +114,9 @@ def source_hash(study=None) -> str:
 
 def _study_module_file(study) -> Path | None:
     """The source file of the module that declares ``study`` (None if unknown)."""
-    import sys
-
-    for name, mod in list(sys.modules.items()):
-        st = getattr(mod, "STUDY", None)
-        if st is not None and getattr(st, "name", None) == study.name and getattr(mod, "__file__", None):
-            return Path(mod.__file__)
-    return None
+    mod = study_module(study)
+    f = getattr(mod, "__file__", None)
+    return Path(f) if f else None
 
 
 def git_info() -> tuple[str, bool]:

@@ -16,11 +16,23 @@ from pathlib import Path
 
 from .spec import SpecError, Study
 
-#: engine modules, never studies
+#: engine modules, never studies; they compute no trial results, so
+#: :func:`studies.expand.source_hash` leaves them out of the trial keys
 ENGINE_MODULES = frozenset({
     "spec", "expand", "store", "runner", "combine", "stats", "report", "provenance",
-    "cli", "registry", "api", "__main__", "summary",
+    "cli", "registry", "api", "__main__", "summary", "claims",
 })
+
+
+def study_module(study: Study):
+    """The imported module that declares ``study`` (``STUDY`` with the same name, in the
+    ``studies`` package or loaded from a user's file), or None."""
+    for name, mod in list(sys.modules.items()):
+        st = getattr(mod, "STUDY", None)
+        if (name.startswith(("studies.", "studies_user_")) and st is not None
+                and getattr(st, "name", None) == study.name):
+            return mod
+    return None
 
 
 class UnknownStudyError(LookupError):

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from . import store
+from .registry import study_module
 from .spec import Study, Table
 from .stats import DEFAULT_ALPHA, DEFAULT_TEST, summarize, tie_with_best
 
@@ -290,18 +291,6 @@ def write_report(ds: xr.Dataset, study: Study, out: Path, *, alpha: float = DEFA
         figs.append(store.atomic_write_bytes(scatter_png(ds, study), out / f"{study.name}-scatter.png"))
     figs += extra_outputs(ds, study, out)
     return md_path, figs
-
-
-def study_module(study: Study):
-    """The module that declares ``study`` (``STUDY`` with the same name), or None."""
-    import sys
-
-    for name, mod in list(sys.modules.items()):
-        st = getattr(mod, "STUDY", None)
-        if (name.startswith(("studies.", "studies_user_")) and isinstance(st, Study)
-                and st.name == study.name):
-            return mod
-    return None
 
 
 #: suffix of a study's companion module holding report-only code (outside its trial keys)
