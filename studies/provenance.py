@@ -113,7 +113,8 @@ def environment() -> dict:
     its sums by thread, so 1 and 2 threads round differently).
 
     Measured on the 2-core machine (adadelta-table1, Momentum lr 0.1 seed 0, float32, one
-    epoch): test error 3.81% with OPENBLAS_NUM_THREADS=1 and 3.47% with 2, same code. The
+    epoch): test error 3.81% with OPENBLAS_NUM_THREADS=1 and 3.47% with 2, same code, and
+    3.91% with one thread on OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell). The
     same seed is bit-identical only where this record is the same. Call it after the
     trial ran: threadpoolctl lists only the libraries loaded by then.
     """
