@@ -21,8 +21,7 @@ from . import store
 from .combine import add_summaries, combine
 from .expand import code_version, expand, keyed
 from .provenance import provenance
-from .registry import get_study
-from .registry import study_module
+from .registry import get_study, study_module
 from .report import write_report
 from .runner import RunSummary, run_trials
 from .spec import SpecError, Study

@@ -89,7 +89,7 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
     dstep = np.full((P, S, N), -1, dtype=np.int64)
     wall = np.full((P, S, N), np.nan)
     env_id = np.full((P, S, N), -1, dtype=np.int32)
-    environments: list[str] = []
+    environments: dict[str, int] = {}  # JSON text -> index, in order of first sight
     present = store.finished_keys(out)
     loaded = []
     for key, spec in trials:
@@ -106,9 +106,7 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         wall[idx] = float(ds.attrs.get("wall_time", np.nan))
         env = str(ds.attrs.get("environment", ""))
         if env:
-            if env not in environments:
-                environments.append(env)
-            env_id[idx] = environments.index(env)
+            env_id[idx] = environments.setdefault(env, len(environments))
         loaded.append((idx, ds))
 
     # shapes of the trial variables: union over trials, longest along each dim
