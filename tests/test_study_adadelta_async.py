@@ -6,19 +6,9 @@ import numpy as np
 
 from studies import adadelta_async as mod
 from studies import adadelta_sec41 as base
-from studies import api, store
-from studies.expand import code_version, expand, keyed
-from studies.runner import execute
+from studies.expand import expand
 
-
-def run_inline(name, out):
-    st = api.prepare(name, quick=True)
-    store.ensure_writable(out)
-    code = code_version()
-    for key, spec in keyed(expand(st, quick=True), code):
-        store.write_trial(out, execute(st.trial, key, spec, code))
-    return api.build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                             correction=None, code=code), st
+from study_inline import run_inline
 
 
 def test_full_form_is_the_papers_setting():

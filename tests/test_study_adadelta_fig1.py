@@ -6,19 +6,8 @@ import numpy as np
 import xarray as xr
 
 from studies import adadelta_fig1 as mod
-from studies import api, store
-from studies.expand import code_version, expand, keyed
-from studies.runner import execute
 
-
-def run_inline(name, out):
-    st = api.prepare(name, quick=True)
-    store.ensure_writable(out)
-    code = code_version()
-    for key, spec in keyed(expand(st, quick=True), code):
-        store.write_trial(out, execute(st.trial, key, spec, code))
-    return api.build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                             correction=None, code=code)
+from study_inline import run_inline
 
 
 def test_full_form_is_the_papers_setup():
@@ -70,7 +59,7 @@ def test_diverged_seeds_are_reported_not_averaged():
 
 
 def test_quick_form_and_extra_report(tmp_path):
-    ds = run_inline("adadelta-fig1", tmp_path)
+    ds, _ = run_inline("adadelta-fig1", tmp_path)
     assert (ds["status"].values == "ok").all()
     assert ds.sizes["setting"] == 4 and ds.sizes["seed"] == 2 and ds.sizes["epoch"] == 4
     err = ds["test_error"].isel(problem=0).values

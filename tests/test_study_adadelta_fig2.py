@@ -9,19 +9,8 @@ import numpy as np
 import xarray as xr
 
 from studies import adadelta_fig2 as mod
-from studies import api, store
-from studies.expand import code_version, expand, keyed
-from studies.runner import execute
 
-
-def run_inline(name, out):
-    st = api.prepare(name, quick=True)
-    store.ensure_writable(out)
-    code = code_version()
-    for key, spec in keyed(expand(st, quick=True), code):
-        store.write_trial(out, execute(st.trial, key, spec, code))
-    return api.build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                             correction=None, code=code)
+from study_inline import run_inline
 
 
 def test_full_form_is_the_papers_setup():
@@ -79,7 +68,7 @@ def test_claims_supported_and_not():
 
 
 def test_quick_form_and_extra_report(tmp_path):
-    ds = run_inline("adadelta-fig2", tmp_path)
+    ds, _ = run_inline("adadelta-fig2", tmp_path)
     assert (ds["status"].values == "ok").all()
     n_rec = 2 * 20 // 5
     assert ds.sizes["lr_record"] == n_rec and ds.sizes["layer"] == 3 and ds.sizes["dim"] == 10

@@ -7,23 +7,8 @@ import pytest
 import xarray as xr
 
 from studies import adadelta_table2 as mod
-from studies import api, store
-from studies.expand import code_version, expand, keyed
-from studies.report import write_report
-from studies.runner import execute
 
-
-def run_inline(name, out):
-    """The quick form without Dask: every trial via the engine's execute/store, then combine."""
-    st = api.prepare(name, quick=True)
-    store.ensure_writable(out)
-    code = code_version()
-    for key, spec in keyed(expand(st, quick=True), code):
-        store.write_trial(out, execute(st.trial, key, spec, code))
-    ds = api.build_dataset(st, out, quick=True, device="cpu", alpha=0.01, test="wilcoxon",
-                           correction=None, code=code)
-    write_report(ds, st, out)
-    return ds
+from study_inline import run_inline
 
 
 def test_full_form_is_the_papers_grid():
@@ -93,7 +78,7 @@ def _fake_table1(seeds, rng):
 
 
 def test_quick_form_and_extra_report(tmp_path):
-    ds = run_inline("adadelta-table2", tmp_path)
+    ds, _ = run_inline("adadelta-table2", tmp_path, report=True)
     assert (ds["status"].values == "ok").all()
     assert ds.sizes["setting"] == 3 and ds.sizes["seed"] == 2 and ds.sizes["epoch"] == 3
     err = ds["test_error"].isel(epoch=-1).values
