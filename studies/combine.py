@@ -37,8 +37,8 @@ ENGINE_ATTRS = {
     "epoch": ("epoch", "1", "passes through the training data; 0 = before training"),
     "optimizer": ("optimizer", "1", "name of the optimizer (adaptlr.optimizers.make name)"),
     "setting_json": ("hyperparameters", "1", "hyperparameters of the setting as JSON"),
-    "status": ("trial status", "1", "ok, diverged, failed (exception; see message) or missing "
-               "(not run yet)"),
+    "status": ("trial status", "1", "ok, diverged, failed (exception; see message), missing "
+               "(not run yet) or excluded (the setting is not in this problem's grid)"),
     "message": ("trial message", "1", "error message of a failed trial, divergence note, or empty"),
     "diverged": ("diverged flag", "1", "1 if training produced a non-finite loss or parameters "
                  "and was stopped, else 0"),
@@ -68,14 +68,25 @@ def _attrs(name: str, meta: dict | None) -> dict:
     return a
 
 
+def union_settings(study: Study) -> tuple[list, list]:
+    """``(settings, labels)``: every ``(optimizer, hyper)`` of the study's grids (the common
+    one, then each problem's own), once, grouped by optimizer in order of first appearance."""
+    by_opt: dict[str, dict[str, dict]] = {}
+    for grid in study.grids():
+        for opt, g in grid.items():
+            for h in settings_of(opt, g):
+                by_opt.setdefault(opt, {}).setdefault(setting_label(opt, h), h)
+    settings = [(o, h) for o, hs in by_opt.items() for h in hs.values()]
+    return settings, [setting_label(o, h) for o, h in settings]
+
+
 def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
             code: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
     """Read the study's trial files from ``out`` and build the combined Dataset."""
     code = code_version(study) if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
     problems = list(study.problems)
-    settings = [(opt, h) for opt, g in study.optimizers.items() for h in settings_of(opt, g)]
-    labels = [setting_label(o, h) for o, h in settings]
+    settings, labels = union_settings(study)
     seeds = [int(s) for s in study.seeds]
     P, S, N = len(problems), len(settings), len(seeds)
     pi = {p: i for i, p in enumerate(problems)}
@@ -83,6 +94,12 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
     ni = {s: i for i, s in enumerate(seeds)}
 
     status = np.full((P, S, N), "missing", dtype=object)
+    if study.problem_optimizers:   # settings outside a problem's grid are not in the design
+        for p in problems:
+            mine = {setting_label(o, h) for o, g in study.grid(p).items() for h in settings_of(o, g)}
+            for j, lab in enumerate(labels):
+                if lab not in mine:
+                    status[pi[p], j, :] = "excluded"
     message = np.full((P, S, N), "", dtype=object)
     keys = np.full((P, S, N), "", dtype=object)
     diverged = np.zeros((P, S, N), dtype=np.int8)

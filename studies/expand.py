@@ -168,7 +168,7 @@ def expand(study: Study, *, quick: bool = False, device: str = "cpu") -> list[di
     study.validate()
     specs = []
     for problem, pparams in study.problems.items():
-        for opt, grid in study.optimizers.items():
+        for opt, grid in study.grid(problem).items():
             for hyper in settings_of(opt, grid):
                 for seed in study.seeds:
                     specs.append({

@@ -110,7 +110,9 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
         n = st.size
         n_div, n_fail, n_miss = (int((st == s).sum()) for s in ("diverged", "failed", "missing"))
         ok = np.isfinite(v) & (st == "ok")
-        if n_miss == n:
+        if int((st == "excluded").sum()) == n:
+            cell = "not in this problem's grid"
+        elif n_miss == n:
             cell = "not run"
         elif n_div or n_fail or n_miss or not np.all(np.isfinite(v)):
             parts = []
@@ -159,10 +161,11 @@ def report_markdown(ds: xr.Dataset, study: Study, *, alpha: float = DEFAULT_ALPH
     tables = list(study.tables) or [default_table(ds, study)]
     status = ds["status"].values.astype(str)
     counts = {s: int((status == s).sum()) for s in ("ok", "diverged", "failed", "missing")}
+    n_trials = status.size - int((status == "excluded").sum())   # cells outside a problem's grid
     head = [f"# {ds.attrs.get('title', study.title)}", ""]
     if study.paper:
         head += [f"Reproduces: {study.paper}", ""]
-    head += [f"Trials: {status.size} ({', '.join(f'{k} {v}' for k, v in counts.items())}). "
+    head += [f"Trials: {n_trials} ({', '.join(f'{k} {v}' for k, v in counts.items())}). "
              f"adaptlr {ds.attrs.get('adaptlr_version', '?')}, git "
              f"{str(ds.attrs.get('git_commit', '?'))[:12]}"
              f"{' (dirty)' if ds.attrs.get('git_dirty', 0) else ''}, "

@@ -35,7 +35,8 @@ RESERVED = frozenset({
     "status", "message", "wall_time", "key", "diverged", "diverged_step",
 })
 
-QUICK_FIELDS = ("problems", "optimizers", "seeds", "epochs", "batch_size", "record", "params")
+QUICK_FIELDS = ("problems", "optimizers", "problem_optimizers", "seeds", "epochs", "batch_size",
+                "record", "params")
 
 
 class SpecError(ValueError):
@@ -94,6 +95,12 @@ class Study:
     internal : an engine self-test study, flagged as such by ``python -m studies list``.
     max_workers : at most this many local worker processes (``None``: no limit). The
         performance study sets 1 so that timing trials never overlap.
+    problem_optimizers : ``{problem: optimizers}``, the grid of a problem that does not use
+        ``optimizers`` (a grid cut where compute forces it on the largest problems). The
+        Dataset's ``setting`` axis is the union over problems; a cell whose setting is not
+        in its problem's grid has status ``excluded`` (not ``missing``: it is not part of
+        the design). A quick form that sets ``optimizers`` and not ``problem_optimizers``
+        uses its ``optimizers`` for every problem.
     """
 
     name: str
@@ -117,6 +124,16 @@ class Study:
     checksums: Callable[[dict], Mapping[str, str]] | None = None
     internal: bool = False
     max_workers: int | None = None
+    problem_optimizers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def grid(self, problem: str) -> Mapping[str, Any]:
+        """The optimizers' grid of ``problem`` (``problem_optimizers`` or ``optimizers``)."""
+        return self.problem_optimizers.get(problem, self.optimizers)
+
+    def grids(self) -> list[Mapping[str, Any]]:
+        """The distinct grids in use: ``optimizers`` and each problem's own grid."""
+        return [self.optimizers] + [g for p, g in self.problem_optimizers.items()
+                                    if p in self.problems]
 
     # ---------------------------------------------------------------- derived forms
     def resolved(self, quick: bool = False) -> "Study":
@@ -131,6 +148,8 @@ class Study:
         changes = {k: v for k, v in self.quick.items() if k != "params"}
         if "params" in self.quick:
             changes["params"] = {**self.params, **self.quick["params"]}
+        if "optimizers" in self.quick and "problem_optimizers" not in self.quick:
+            changes["problem_optimizers"] = {}
         return dataclasses.replace(self, **changes)
 
     def restricted(self, only: Sequence[str] | None = None,
@@ -144,39 +163,24 @@ class Study:
         hyperparameter's values in every setting of the optimizer (an optimizer not in
         the grid is added with exactly the given axes).
         """
-        opts = dict(self.optimizers)
         if only:
-            unknown = [o for o in only if o not in opts]
+            known = {o for g in self.grids() for o in g}
+            unknown = [o for o in only if o not in known]
             if unknown:
                 raise SpecError(
                     f"unknown optimizer(s) {unknown} for study {self.name!r}; "
-                    f"this study has: {sorted(opts)}")
-            opts = {o: opts[o] for o in only}
-        for opt, axes in (overrides or {}).items():
-            if opt in opts:
-                base = settings_of(opt, opts[opt])
-                new = []
-                for s in base:
-                    keys = list(s) + [k for k in axes if k not in s]
-                    vals = [list(axes[k]) if k in axes else [s[k]] for k in keys]
-                    new += [dict(zip(keys, combo)) for combo in itertools.product(*vals)]
-                # drop duplicates, keep order
-                seen, uniq = set(), []
-                for s in new:
-                    j = json.dumps(s, sort_keys=True)
-                    if j not in seen:
-                        seen.add(j)
-                        uniq.append(s)
-                opts[opt] = uniq
-            else:
-                opts[opt] = {k: list(v) for k, v in axes.items()}
-        changes: dict[str, Any] = {"optimizers": opts}
+                    f"this study has: {sorted(known)}")
+        opts = _restricted_grid(self.optimizers, only, overrides)
+        per_problem = {p: _restricted_grid(g, only, overrides)
+                       for p, g in self.problem_optimizers.items()}
+        changes: dict[str, Any] = {"optimizers": opts, "problem_optimizers": per_problem}
         if problems:
             unknown = [p for p in problems if p not in self.problems]
             if unknown:
                 raise SpecError(f"unknown problem(s) {unknown} for study {self.name!r}; "
                                 f"this study has: {list(self.problems)}")
             changes["problems"] = {p: self.problems[p] for p in self.problems if p in problems}
+            changes["problem_optimizers"] = {p: g for p, g in per_problem.items() if p in problems}
         if seeds is not None:
             changes["seeds"] = tuple(seeds)
         if epochs is not None:
@@ -192,8 +196,12 @@ class Study:
             raise SpecError(f"study {self.name!r}: trial must be a function, got {self.trial!r}")
         if not self.problems:
             raise SpecError(f"study {self.name!r}: empty grid: no problems declared")
-        if not self.optimizers:
+        if not any(self.grids()):
             raise SpecError(f"study {self.name!r}: empty grid: no optimizers declared")
+        for prob in self.problem_optimizers:
+            if prob not in self.problems:
+                raise SpecError(f"study {self.name!r}: problem_optimizers names problem "
+                                f"{prob!r}, which is not among its problems {list(self.problems)}")
         seeds = list(self.seeds)
         if not seeds:
             raise SpecError(f"study {self.name!r}: empty grid: no seeds")
@@ -207,7 +215,7 @@ class Study:
             raise SpecError(
                 f"study {self.name!r}: batch_size must be an int >= 1, got {self.batch_size!r}")
         allowed = dict(self.allowed()) if self.allowed is not None else None
-        for opt, grid in self.optimizers.items():
+        for opt, grid in ((o, g) for grid_ in self.grids() for o, g in grid_.items()):
             if allowed is not None and opt not in allowed:
                 raise SpecError(
                     f"study {self.name!r}: unknown optimizer {opt!r}; "
@@ -252,7 +260,37 @@ class Study:
             "optimizers": {o: settings_of(o, g) for o, g in self.optimizers.items()},
             "seeds": list(self.seeds), "epochs": self.epochs, "batch_size": self.batch_size,
             "record": list(self.record), "params": dict(self.params),
+            **({"problem_optimizers": {p: {o: settings_of(o, g) for o, g in grid.items()}
+                                       for p, grid in self.problem_optimizers.items()}}
+               if self.problem_optimizers else {}),
         }, sort_keys=True)
+
+
+def _restricted_grid(grid: Mapping[str, Any], only, overrides) -> dict:
+    """``grid`` limited to optimizers ``only`` (those it has) with axes replaced by ``overrides``
+    (see :meth:`Study.restricted`)."""
+    opts = dict(grid)
+    if only:
+        opts = {o: opts[o] for o in only if o in opts}
+    for opt, axes in (overrides or {}).items():
+        if opt in opts:
+            base = settings_of(opt, opts[opt])
+            new = []
+            for s in base:
+                keys = list(s) + [k for k in axes if k not in s]
+                vals = [list(axes[k]) if k in axes else [s[k]] for k in keys]
+                new += [dict(zip(keys, combo)) for combo in itertools.product(*vals)]
+            # drop duplicates, keep order
+            seen, uniq = set(), []
+            for s in new:
+                j = json.dumps(s, sort_keys=True)
+                if j not in seen:
+                    seen.add(j)
+                    uniq.append(s)
+            opts[opt] = uniq
+        else:
+            opts[opt] = {k: list(v) for k, v in axes.items()}
+    return opts
 
 
 def settings_of(optimizer: str, grid) -> list[dict]:

@@ -485,3 +485,30 @@ def test_atomic_writes_replace_whole_files_and_leave_nothing_on_error(tmp_path):
         store.atomic_write_dataset(bad, nc)
     assert nc.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "trial.nc"]
+
+
+def test_per_problem_grid_cells_outside_a_grid_are_excluded_not_missing(tmp_path):
+    """A problem with its own (cut) grid: the Dataset's setting axis is the union, the cells
+    outside that problem's grid say 'excluded', the report counts only the design's trials."""
+    import dataclasses
+
+    import xarray as xr
+
+    from studies import api
+    from studies.selftest import STUDY
+
+    st = dataclasses.replace(STUDY, name="selftest-cut", quick={},
+                             seeds=(0, 1), epochs=1, params={"n_train": 100, "n_test": 100},
+                             problem_optimizers={"ls-d16-ill": {"sgd": {"lr": [0.1, 0.3]}}})
+    s = api.run(st, out=tmp_path, workers=0, progress=False)
+    assert s.computed == s.total == 2 * (6 + 2)
+    ds = xr.open_dataset(s.dataset).load()
+    labels = [str(v) for v in ds["setting"].values]
+    assert labels == ["sgd(lr=0.01)", "sgd(lr=0.1)", "sgd(lr=0.5)", "sgd(lr=2.5)", "sgd(lr=0.3)",
+                      "momentum(lr=0.01,mu=0.9)", "momentum(lr=0.05,mu=0.9)"]
+    st_ill = ds["status"].sel(problem="ls-d16-ill").values
+    assert (st_ill == "excluded").sum() == 5 * 2 and (st_ill != "missing").all()
+    assert (ds["status"].sel(problem="ls-d8", setting="sgd(lr=0.3)").values == "excluded").all()
+    assert np.isnan(ds["test_loss"].sel(problem="ls-d16-ill", setting="sgd(lr=0.5)").values).all()
+    text = s.table.read_text()
+    assert "Trials: 16 (" in text and "missing 0" in text

@@ -188,3 +188,49 @@ def test_reproducible_trial_bit_identical():
             assert np.array_equal(a[k][1], b[k][1], equal_nan=True)
     other = trial({**spec, "seed": spec["seed"] + 1})
     assert not np.array_equal(a["train_loss"][1], other["train_loss"][1])
+
+
+# ---------------------------------------------------------------- per-problem grids
+def _two_problem_study(**kw):
+    probs = {"p": {"d": 4, "scale_ratio": 1.0, "noise": 0.1, "data_seed": 0},
+             "q": {"d": 8, "scale_ratio": 1.0, "noise": 0.1, "data_seed": 0}}
+    return _study(problems=probs, **kw)
+
+
+def test_problem_grid_replaces_the_common_grid_for_that_problem_only():
+    cut = {"sgd": {"lr": [0.01, 0.5]}}
+    st = _two_problem_study(problem_optimizers={"q": cut})
+    specs = ex.expand(st)
+    on = {p: [(s["optimizer"], s["hyper"]) for s in specs if s["problem"] == p and s["seed"] == 0]
+          for p in ("p", "q")}
+    assert on["p"] == [("sgd", {"lr": 0.1}), ("sgd", {"lr": 0.01}), ("momentum", {"lr": 0.1, "mu": 0.9})]
+    assert on["q"] == [("sgd", {"lr": 0.01}), ("sgd", {"lr": 0.5})]
+    # problem p's trials keep the keys of the study without the cut
+    plain = dict(ex.keyed(ex.expand(_two_problem_study()), CODE))
+    for k, s in ex.keyed(specs, CODE):
+        assert (k in plain) == (s["problem"] == "p" or s["hyper"] == {"lr": 0.01})
+    assert '"problem_optimizers"' in st.as_json() and '"problem_optimizers"' not in _study().as_json()
+
+
+def test_problem_grid_restrict_quick_and_validation():
+    st = _two_problem_study(problem_optimizers={"q": {"sgd": {"lr": [0.01, 0.5]},
+                                                      "momentum": [{"lr": 0.2, "mu": 0.5}]}})
+    r = st.restricted(only=["momentum"], overrides={"momentum": {"mu": [0.8]}})
+    assert r.grid("p") == {"momentum": [{"lr": 0.1, "mu": 0.8}]}
+    assert r.grid("q") == {"momentum": [{"lr": 0.2, "mu": 0.8}]}
+    assert list(st.restricted(problems=["p"]).problem_optimizers) == []
+    # an optimizer that only a problem's grid has is known to `only`
+    only_q = _two_problem_study(optimizers={"sgd": {"lr": [0.1]}},
+                                problem_optimizers={"q": {"momentum": [{"lr": 0.1, "mu": 0.9}]}})
+    assert [s["problem"] for s in ex.expand(only_q.restricted(only=["momentum"]))] == ["q"] * 3
+    with pytest.raises(SpecError, match=r"unknown optimizer\(s\) \['adam'\].*momentum.*sgd"):
+        only_q.restricted(only=["adam"])
+    # a quick form with its own optimizers uses them for every problem
+    q = dataclasses.replace(st, quick={"optimizers": {"sgd": {"lr": [0.3]}}}).resolved(True)
+    assert q.grid("q") == q.grid("p") == {"sgd": {"lr": [0.3]}}
+    with pytest.raises(SpecError, match=r"problem_optimizers names problem 'zz'.*\['p', 'q'\]"):
+        _two_problem_study(problem_optimizers={"zz": {"sgd": {"lr": [1.0]}}}).validate()
+    with pytest.raises(SpecError, match=r"unknown hyperparameter 'beta' for optimizer 'sgd'"):
+        _two_problem_study(problem_optimizers={"q": {"sgd": {"beta": [1.0]}}}).validate()
+    with pytest.raises(SpecError, match=r"sgd.lr=nan must be a finite number"):
+        _two_problem_study(problem_optimizers={"q": {"sgd": {"lr": [float("nan")]}}}).validate()

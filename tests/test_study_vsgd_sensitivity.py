@@ -21,6 +21,25 @@ def test_grids_have_the_papers_sizes():
     assert tuple(M.STUDY.seeds) == (0, 1)
 
 
+def test_m1_m2_run_the_stated_cut_with_table1_settings():
+    from studies.expand import expand
+    from studies.vsgd_benchmarks import TABLE1
+
+    assert M.STUDY.grid("M0") is M.GRIDS and set(M.STUDY.problem_optimizers) == {"M1", "M2"}
+    assert M.CUT["sgd"]["eta0"] == [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]
+    counts = {}
+    for p in ("M1", "M2"):
+        g = M.STUDY.grid(p)
+        for opt in M.CUT:
+            full = settings_of(opt, M.GRIDS[opt])
+            cut = settings_of(opt, g[opt])
+            assert TABLE1[opt][p] in cut and all(s in full for s in cut)   # a subset of Sec. 7's grid
+        counts[p] = sum(len(settings_of(o, gg)) for o, gg in g.items())
+    assert counts == {"M1": 142, "M2": 143}
+    specs = expand(M.STUDY)
+    assert len(specs) == 2 * (802 + 142 + 143)
+
+
 def _fake(test_error, status):
     opts = ["sgd", "sgd", "sgd", "vsgd-l"]
     hyper = [{"eta0": 0.1}, {"eta0": 1.0}, {"eta0": 10.0}, {}]
