@@ -9,6 +9,14 @@ where ``<repo>`` is the checkout holding the ``studies`` package (the directory 
 ``pyproject.toml``), or the current directory for an installed, non-editable package.
 ``OUT/run.json`` records the run's form (quick, device, seeds, epochs, restrictions), so
 ``report`` rebuilds exactly the same grid later.
+
+A run of part of a study (``problems``, ``only``, ``seeds``, or ``overrides`` whose values
+are all in the grid) into the study's own directory runs only that part but combines and
+reports the study's whole form from every trial stored there (the rest shows as
+``missing``), and records the whole form in ``run.json``: two processes sharing a study,
+or a study run problem by problem, leave one complete Dataset. A part that is not inside
+the whole form (other values, other epochs) or a run into another directory keeps its own
+form.
 """
 from __future__ import annotations
 
@@ -80,22 +88,31 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
         from adaptlr.targets import require_cuda
 
         require_cuda(f"study {st.name!r}")
+    own_dir = out is None or Path(out).resolve() == default_out(st.name, quick).resolve()
     out = store.ensure_writable(Path(out) if out else default_out(st.name, quick))
-    form = {"study": st.name, "quick": bool(quick), "device": device,
-            "only": list(only) if only else None,
-            "problems": list(problems) if problems else None,
-            "overrides": {k: {h: list(v) for h, v in a.items()} for k, a in (overrides or {}).items()},
-            "seeds": list(st.seeds), "epochs": st.epochs}
-    store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
     code = code_version(st)  # one code version for the keys, the files and the provenance
+    shown = st
+    if own_dir and (only or overrides or seeds is not None or problems or epochs is not None):
+        whole = prepare(study, quick=quick)
+        inside = {k for k, _ in keyed(expand(whole, quick=quick, device=device), code)}
+        if all(k in inside for k, _ in keyed(expand(st, quick=quick, device=device), code)):
+            shown = whole          # a part of the study: combine and report the whole form
+    form = {"study": st.name, "quick": bool(quick), "device": device,
+            "only": list(only) if only and shown is st else None,
+            "problems": list(problems) if problems and shown is st else None,
+            "overrides": {k: {h: list(v) for h, v in a.items()}
+                          for k, a in (overrides or {}).items()} if shown is st else {},
+            "seeds": list(shown.seeds), "epochs": shown.epochs}
+    store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
                          code=code, retry_failed=retry_failed)
-    ds = build_dataset(st, out, quick=quick, device=device, alpha=alpha, test=test,
+    ds = build_dataset(shown, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)
     summary.dataset = store.atomic_write_dataset(ds, out / f"{st.name}.nc")
-    summary.table, figs = write_report(ds, st, out, alpha=alpha, test=test, correction=correction)
+    summary.table, figs = write_report(ds, shown, out, alpha=alpha, test=test,
+                                       correction=correction)
     summary.figures = tuple(figs)
     return summary
 

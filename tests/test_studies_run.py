@@ -512,3 +512,36 @@ def test_per_problem_grid_cells_outside_a_grid_are_excluded_not_missing(tmp_path
     assert np.isnan(ds["test_loss"].sel(problem="ls-d16-ill", setting="sgd(lr=0.5)").values).all()
     text = s.table.read_text()
     assert "Trials: 16 (" in text and "missing 0" in text
+
+
+def test_a_part_run_into_the_studys_own_directory_combines_the_whole_form(tmp_path, monkeypatch):
+    """--problems/--seeds parts leave one whole Dataset (the rest 'missing'); a part outside
+    the grid, or a run into another directory, keeps its own form."""
+    import xarray as xr
+
+    from studies import api
+
+    own = tmp_path / "own"
+    monkeypatch.setattr(api, "default_out", lambda name, quick: own)
+    a = api.run("selftest", quick=True, workers=0, progress=False, problems=["ls-d8"], seeds=[0])
+    ds = xr.open_dataset(a.dataset).load()
+    assert list(ds["problem"].values) == ["ls-d8", "ls-d16-ill"] and ds.sizes["seed"] == 3
+    assert a.computed == 3 and (ds["status"].values != "missing").sum() == 3
+    form = json.loads((own / "run.json").read_text())
+    assert form["problems"] is None and form["seeds"] == [0, 1, 2] and form["overrides"] == {}
+    b = api.run("selftest", quick=True, workers=0, progress=False, problems=["ls-d16-ill"])
+    ds = xr.open_dataset(b.dataset).load()
+    assert b.computed == 9 and (ds["status"].values != "missing").sum() == 12
+    # the report rebuilds the same whole form
+    path, _, _ = api.report("selftest", out=own, rebuild=True)
+    assert (xr.open_dataset(path)["status"].values != "missing").sum() == 12
+    # values outside the grid: the run's own form
+    c = api.run("selftest", quick=True, workers=0, progress=False, overrides={"sgd": {"lr": [0.7]}},
+                only=["sgd"])
+    ds = xr.open_dataset(c.dataset).load()
+    assert [str(v) for v in ds["setting"].values] == ["sgd(lr=0.7)"]
+    assert json.loads((own / "run.json").read_text())["overrides"] == {"sgd": {"lr": [0.7]}}
+    # another directory: the part's own form
+    d = api.run("selftest", out=tmp_path / "other", quick=True, workers=0, progress=False,
+                problems=["ls-d8"])
+    assert list(xr.open_dataset(d.dataset)["problem"].values) == ["ls-d8"]
