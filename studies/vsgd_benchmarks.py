@@ -254,6 +254,7 @@ def mlp_trial(spec: dict) -> dict:
     if spec["optimizer"] in VSGD:
         out["used_C"] = ((), float(hyper.get("C", net.n_params / 10.0)))
         out["used_n0"] = ((), float(opt.hyper.n0))
+        out["used_tau0"] = ((), float(opt.hyper.tau0))
     if rec > 0:
         steps = np.asarray(res.lr_steps, dtype=np.float64)
         steps_per_epoch = n_train // bs

@@ -7,17 +7,18 @@ the study's trial keys).
 The paper (Sec. 4.4, supplement Fig. 10) says the slow-start constant C "has only a
 transient initialization effect". How transient it can be follows from Algorithm 1. At the
 end of the slow start, ``v = C q0`` (q0 the mean squared gradient of the first n0
-samples) and ``tau = n0``; after that every step does ``v <- (1 - 1/tau) v + q/tau`` and
-``tau <- (1 - r) tau + 1 <= tau + 1`` (r = g^2/v >= 0). So after k more steps
-``tau <= n0 + k`` and the start-up value keeps a weight of *at most*
-``prod_i (1 - 1/(n0 + i)) = n0 / (n0 + k)``: its contribution to v is at most
-``C q0 n0 / (n0 + k)``. The bound is reached when r stays near 0 all along, which is what
-an overestimated v (small r) itself causes. With n0 = 0.001 x 60,000 = 60 samples and
-C = d/10 this ceiling is, after 6 epochs (k = 360,000): M0 (C = 785) 0.13 q0,
-M1 (C = 9,541) 1.6 q0, M2 (C = 54,581) 9.1 q0. So on M1 and M2 the paper's own setting
-*allows* the start-up value to dominate v through all 6 epochs; whether it does is
-measured: in that regime v falls like 1/k, so the rates grow roughly in proportion to the
-step count (x6 from epoch 1 to epoch 6) instead of settling. This module tabulates the
+samples) and ``tau = tau0`` (2 in the authors' code; n0 in adaptlr before 2026-11-23, the
+trials record ``used_tau0`` and older ones are read as tau0 = n0); after that every step
+does ``v <- (1 - 1/tau) v + q/tau`` and ``tau <- (1 - r) tau + 1 <= tau + 1`` (r = g^2/v
+>= 0). So after k more steps ``tau <= tau0 + k`` and the start-up value keeps a weight of
+*at most* ``prod_i (1 - 1/(tau0 + i)) = tau0 / (tau0 + k)``: its contribution to v is at
+most ``C q0 tau0 / (tau0 + k)``. The bound is reached when r stays near 0 all along, which
+is what an overestimated v (small r) itself causes. With C = d/10 and tau0 = n0 = 60 this
+ceiling after 6 epochs (k = 360,000) is M0 0.13 q0, M1 1.6 q0, M2 9.1 q0: the start-up
+value could dominate v through all 6 epochs on M1 and M2, and it did (vSGD-l's M1 training
+error 2.0% against the paper's 0.18%). With tau0 = 2 the ceilings are 30 times lower.
+Whether it dominates is measured: in that regime v falls like 1/k, so the rates grow
+roughly in proportion to the step count instead of settling. This module tabulates the
 ceiling per problem and C beside the measured test errors and vSGD-l's median effective
 learning rate of the last weight layer (|dx/g|, recorded every 0.1 epoch) and its growth.
 """
@@ -47,13 +48,13 @@ def _steps_per_epoch(ds) -> float:
 
 
 def floor_rows(ds) -> list[str]:
-    """Markdown rows per problem and C: n0, the ceiling C n0 / (n0 + k) of the start-up value's
+    """Markdown rows per problem and C: tau0, the ceiling C tau0 / (tau0 + k) of the start-up value's
     contribution to v (in units of q0) at the end of epochs 1, 3, 6 (k = e x steps per epoch),
     and vSGD-l's mean test error there."""
     spe = _steps_per_epoch(ds)
     n_ep = ds.sizes["epoch"] - 1
     eps = [e for e in EPOCHS if e <= n_ep]
-    head = ("| problem | C | n0 | " + " | ".join(f"start-up share of v, at most [q0], epoch {e}" for e in eps)
+    head = ("| problem | C | tau0 | " + " | ".join(f"start-up share of v, at most [q0], epoch {e}" for e in eps)
             + " | " + " | ".join(f"vSGD-l test error [%] at epoch {e}" for e in eps) + " |")
     rows = [head, "|" + "---|" * (3 + 2 * len(eps))]
     opt = ds["optimizer"].values.astype(str)
@@ -61,12 +62,14 @@ def floor_rows(ds) -> list[str]:
         sub = ds.sel(problem=p)
         for k in np.flatnonzero(opt == "vsgd-l")[np.argsort(ds["C"].values[opt == "vsgd-l"])]:
             n0 = np.nanmax(sub["used_n0"].values[k]) if "used_n0" in sub else np.nan
+            tau0 = (np.nanmax(sub["used_tau0"].values[k])
+                    if "used_tau0" in sub and np.isfinite(sub["used_tau0"].values[k]).any() else n0)
             C = float(ds["C"].values[k])
-            if not np.isfinite(n0):
+            if not np.isfinite(tau0):
                 continue
-            floors = [C * n0 / (n0 + e * spe) if np.isfinite(spe) else np.nan for e in eps]
+            floors = [C * tau0 / (tau0 + e * spe) if np.isfinite(spe) else np.nan for e in eps]
             te = [100 * np.nanmean(sub["test_error"].values[k, :, e]) for e in eps]
-            rows.append(f"| {p} | {C:g} | {n0:g} | " + " | ".join(f"{f:.3g}" for f in floors)
+            rows.append(f"| {p} | {C:g} | {tau0:g} | " + " | ".join(f"{f:.3g}" for f in floors)
                         + " | " + " | ".join(f"{x:.2f}" for x in te) + " |")
     return rows
 
@@ -108,10 +111,11 @@ def extra_report(ds, outdir) -> list[Path]:
         return []
     lines = ["# vSGD supplement Fig. 10: how long can the slow start last? (bound and measurement)",
              "",
-             "After the slow start (n0 samples, v = C q0, tau = n0), tau grows by at most 1 per "
-             "step, so the start-up value keeps a weight of at most n0 / (n0 + k) in v after k "
-             "steps: its share of v is at most C q0 n0 / (n0 + k) (q0: the mean squared gradient "
-             "of the first n0 samples), reached when r = g^2/v stays near 0, which an "
+             "After the slow start (n0 samples, v = C q0, tau = tau0: 2 in the authors' code and "
+             "in adaptlr since 2026-11-23, n0 before), tau grows by at most 1 per "
+             "step, so the start-up value keeps a weight of at most tau0 / (tau0 + k) in v after k "
+             "steps: its share of v is at most C q0 tau0 / (tau0 + k) (q0: the mean squared "
+             "gradient of the first n0 samples), reached when r = g^2/v stays near 0, which an "
              "overestimated v causes. A ceiling above 1 means the setting allows the start-up "
              "value to still dominate v; the measured rates below say whether it did (then "
              "they grow roughly in proportion to the step count).", "",

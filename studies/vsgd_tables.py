@@ -56,6 +56,8 @@ VARIABLES = {
                "description": "vSGD overestimation factor of v and l (d/10 by default)"},
     "used_n0": {"long_name": "slow-start steps n0 used", "units": "1",
                 "description": "vSGD: number of steps averaged before the first update"},
+    "used_tau0": {"long_name": "vSGD memory size after the slow start", "units": "1",
+                  "description": "vSGD: tau at the end of the slow start (2: the authors' code)"},
 }
 
 DESCRIPTION = (

@@ -25,9 +25,9 @@ HP = {
     "rmsprop": dict(lr=0.01, rho=0.7, eps=1e-4),
     "adadelta": dict(rho=0.9, eps=1e-4, lr=0.5),
     "adam": dict(lr=0.01, beta1=0.8, beta2=0.95, eps=1e-3),
-    "vsgd-l": dict(n0=5, C=3.0, eps=0.3),
+    "vsgd-l": dict(n0=5, C=3.0, eps=0.3, tau0=3.0),
     "vsgd-b": dict(n0=5, C=None, eps=0.3),
-    "vsgd-g": dict(n0=5, C=2.0, eps=0.3),
+    "vsgd-g": dict(n0=5, C=2.0, eps=0.3, tau0=1.5),
     "smd": dict(eta0=0.02, mu=0.05, tau=20.0),
     "almeida": dict(eta0=0.01, tau=10.0),
     "amari": dict(eta0=0.01, tau=10.0),
@@ -273,3 +273,18 @@ def test_large_arrays_parallel_path_matches_reference(name):
     shapes = [(300, 220), (5,)]
     assert 300 * 220 >= PARALLEL_MIN
     run_pair(name, np.float64, shapes, steps=12, every=4)
+
+
+@pytest.mark.parametrize("name", ["vsgd-l", "vsgd-b", "vsgd-g"])
+def test_vsgd_memory_after_slow_start_is_the_authors_tau0_2(name):
+    """Hand check of the slow start's end (the authors' code: tau = 2, so the first average
+    after it weighs the new sample 1/2): n0 = 1, C = 1, one element, gradients 1 then 3,
+    curvature 2 both times. Step 2: g = (1 + 3)/2 = 2, v = (1 + 9)/2 = 5, h = 2,
+    eta = g^2 / (h v) = 0.4, x = 0 - 0.4 * 3; tau <- (1 - 4/5) * 2 + 1 = 1.4."""
+    opt = optimizers.make(name, n0=1, C=1.0)
+    assert opt.hyperparameters["tau0"] == 2.0
+    x = [np.zeros(1)]
+    st = opt.init(x)
+    for gval in (1.0, 3.0):
+        opt.step(x, [np.full(1, gval)], st, curvature=[np.full(1, 2.0)])
+    np.testing.assert_allclose(x[0], [-1.2], rtol=1e-14)

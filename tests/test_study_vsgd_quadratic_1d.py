@@ -41,7 +41,7 @@ def vsgd_l_reference(grads, h, n0, C):
 
     ``grads(theta, t)`` returns the per-sample gradient (d,) at step t. Slow start: the
     first n0 samples are averaged (g, h; v is C times the mean of grad^2), no update, tau =
-    n0. Then per step: EMAs with 1/tau, eta = g^2 / (h v), tau <- (1 - g^2/v) tau + 1
+    2 (the authors' code; the paper is silent). Then per step: EMAs with 1/tau, eta = g^2 / (h v), tau <- (1 - g^2/v) tau + 1
     (kept >= 1), theta <- theta - eta * grad. Returns the rates applied per step.
     """
     def run(theta0, steps):
@@ -59,7 +59,7 @@ def vsgd_l_reference(grads, h, n0, C):
                 sh += h
                 if t == n0:
                     g, v, hh = sg / n0, C * sv / n0, sh / n0
-                    tau = np.full(d, float(n0))
+                    tau = np.full(d, 2.0)
             else:
                 a = 1.0 / tau
                 g = (1 - a) * g + a * grad

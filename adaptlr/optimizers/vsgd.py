@@ -29,15 +29,26 @@ Block/global, vSGD-b / vSGD-g (Sec. 4, Eq. 8, supplement B), per block B::
 Slow start (Sec. 4.4): the first ``n0`` steps only accumulate the arithmetic means
 of grad, q, hs (and sum q for l) without moving x; at the end of step n0,
 g and h are set to the means, v and l to C times their means (the paper
-overestimates only v and l; py-optim also multiplies h by C), and tau = n0.
-From step n0 + 1 the loop above runs.
+overestimates only v and l, as py-optim's vsgd.py does; Sixin Zhang's Torch
+d-vsgd also multiplies h by C), and tau = tau0. From step n0 + 1 the loop above runs.
+
+tau0 (the paper is silent): the authors' code starts the memory short, py-optim
+with ``taus = 2`` (its source shows ``* self.init_samples`` commented out) and the
+Torch d-vsgd with ``taus = 1``, updated to about 2 before its first average, so
+the first average after the slow start has weight 1/2 in both; default
+``tau0 = 2``. While v is overestimated, r ~ 0 and tau grows by 1 per step, so the
+overestimate decays like C tau0 / (tau0 + t): with tau0 = n0 (adaptlr's choice
+before 2026-11-23) the slow start lasts n0/2 times longer, which on M1 (C = d/10 =
+9,541, n0 = 60) left vSGD-l at 2.0% training error after 6 epochs against the
+paper's 0.18% (data/results/vsgd-tables, vsgd-slowstart-sensitivity).
 
 Hyperparameters: ``n0`` (integer >= 1, steps of slow start, default 10 as in
 py-optim; the paper uses n0 = 0.001 x #train samples), ``C`` (> 0, or None =
 d/10 with d the total number of parameters over all arrays, the paper's rule of
 thumb; py-optim uses C = 2 or max(1, d/10)), ``eps`` (> 0, lower bound on the
 curvature sample, default 1e-9: small enough not to matter with L2 regularised
-bbprop, large enough that h never reaches 0). At kernel level ``C = 0.0`` in the
+bbprop, large enough that h never reaches 0), ``tau0`` (>= 1, the memory size at
+the end of the slow start, default 2 as the authors' code). At kernel level ``C = 0.0`` in the
 Hyper tuple means "d/10 with d = len(x)".
 
 Choices where the paper is silent: the order g, v, h (old tau) -> rate -> tau ->
@@ -70,12 +81,14 @@ class VSGDHyper(NamedTuple):
     n0: float
     C: float
     eps: float
+    tau0: float
 
 
 PARAMS = (
     Param("n0", 10, "int_ge1", "number of slow-start steps"),
     Param("C", None, "pos_or_none", "overestimation factor of v and l (None: d/10)"),
     Param("eps", 1e-9, "pos", "lower bound of the curvature sample |h|"),
+    Param("tau0", 2.0, "ge1", "memory size tau at the end of the slow start (2: the authors' code)"),
 )
 ALIASES = {}
 
@@ -83,7 +96,8 @@ ALIASES = {}
 def kernel_hyper(values: dict) -> VSGDHyper:
     """Hyper tuple for the kernels (C=None becomes the sentinel 0.0 = d/10)."""
     C = values["C"]
-    return VSGDHyper(float(values["n0"]), 0.0 if C is None else float(C), float(values["eps"]))
+    return VSGDHyper(float(values["n0"]), 0.0 if C is None else float(C), float(values["eps"]),
+                     float(values["tau0"]))
 
 
 # ----------------------------------------------------------------------------- vsgd-l
@@ -100,7 +114,7 @@ def vsgd_l_rule(x, g, c, q, hv, G, V, H, TAU, ETA, hp, t, nb):
             G = G / hp.n0
             V = hp.C * V / hp.n0
             H = H / hp.n0
-            TAU = hp.n0
+            TAU = hp.tau0
         return x, G, V, H, TAU, 0.0
     a = 1.0 / TAU
     G = (1.0 - a) * G + a * g
@@ -132,7 +146,7 @@ def _make_vsgd_l_step_flat(inner):
         if nbatch > 1 and gsq.shape[0] != n:
             raise ValueError("vsgd-l: nbatch > 1 needs gsq (mean squared per-sample gradients)")
         C = hp.C if hp.C > 0.0 else n / 10.0
-        inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps), t, nbatch)
+        inner(x, g, curv, gsq, hv, st, sc, offsets, VSGDHyper(hp.n0, C, hp.eps, hp.tau0), t, nbatch)
 
     return stable_identity(targets.cpu_kernel(vsgd_l_step_flat), vsgd_l_step_flat,
                            str(getattr(inner, "_MemoMixin__uuid", "")))
@@ -168,7 +182,7 @@ def vsgd_b_block(TAU, L, ETA, HP, sg2, hmax, sq, hp, t, nb, d):
         if t == hp.n0:
             C = hp.C if hp.C > 0.0 else d / 10.0
             L = C * L / hp.n0
-            TAU = hp.n0
+            TAU = hp.tau0
         return TAU, L, 0.0, hmax
     a = 1.0 / TAU
     L = (1.0 - a) * L + a * sq

@@ -147,7 +147,7 @@ class VSGDLocal(_Ref):
                 eta = np.zeros_like(g)
                 if self.t == n0:
                     g, v, h = g / n0, _C(self.hp, self.d) * v / n0, h / n0
-                    tau = np.full_like(g, float(n0))
+                    tau = np.full_like(g, float(self.hp["tau0"]))   # the authors' code: 2
                 new = x
             else:                                 # Algorithm 1
                 g = (1 - 1 / tau) * g + (1 / tau) * grad
@@ -198,7 +198,7 @@ class VSGDBlock(_Ref):
                 self.l[b] += sq
                 if self.t == n0:
                     self.l[b] = _C(self.hp, self.d) * self.l[b] / n0
-                    self.tau[b] = float(n0)
+                    self.tau[b] = float(self.hp["tau0"])
                 self.eta[b] = 0.0
                 continue
             self.l[b] = (1 - 1 / tau) * self.l[b] + (1 / tau) * sq
