@@ -1,4 +1,5 @@
-"""Command line: ``python -m studies list | run NAME | report NAME | prune NAME | summary``.
+"""Command line: ``python -m studies list | run NAME | report NAME | prune NAME | rekey NAME |
+summary``.
 
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
@@ -89,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
     pr.add_argument("--yes", action="store_true", help="delete them (default: only list them)")
 
+    rk = sub.add_parser("rekey", help="carry stored trials over to the current keys where the "
+                        "code that computed them is unchanged in every file the key covers "
+                        "(studies/rekey.py says how that is proved)")
+    rk.add_argument("name")
+    rk.add_argument("--from", dest="revs", action="append", required=True, metavar="REV",
+                    help="git commit the trials may have been computed at (repeatable)")
+    rk.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
+    rk.add_argument("--yes", action="store_true", help="rename them (default: only list them)")
+
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
                         "results, the papers' numbers beside ours, completeness (no re-run)")
     sm.add_argument("--results", default=None,
@@ -164,6 +174,25 @@ def _cmd_prune(a) -> int:
     return 0
 
 
+def _cmd_rekey(a) -> int:
+    from pathlib import Path
+
+    from .api import default_out, prepare
+    from .rekey import rekey
+
+    st = prepare(a.name)
+    out = Path(a.out) if a.out else default_out(st.name, False)
+    res = rekey(st, out, a.revs, apply=a.yes)
+    for old, new, rev in res["rekeyed"]:
+        print(f"{'rekeyed' if a.yes else 'can rekey'}: {old} -> {new} (computed at {rev})")
+    for key, why in res["left"]:
+        print(f"left: {key}: {why}")
+    verb = "rekeyed" if a.yes else "can be rekeyed (run again with --yes)"
+    print(f"{st.name}: {len(res['rekeyed'])} trial files {verb}; {res['current']} already "
+          f"current; {len(res['left'])} left in {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .registry import UnknownStudyError
@@ -183,6 +212,8 @@ def main(argv=None) -> int:
             return _cmd_run(args)
         if args.command == "prune":
             return _cmd_prune(args)
+        if args.command == "rekey":
+            return _cmd_rekey(args)
         if args.command == "summary":
             from .summary import build
 

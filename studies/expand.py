@@ -7,23 +7,30 @@ A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
      "record": [...], "params": {...}, "quick": bool, "device": "cpu"|"cuda"}
 
 Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
-code version is ``adaptlr.__version__`` + a sha256 of the *content* of every ``*.py``
-file under ``adaptlr/`` and of the study's own code under ``studies/``: the module that
-declares it and every ``studies`` module it imports, found by reading the ``import``
-statements of the source (also those inside functions), transitively (relative path and
-bytes, sorted by path). Any edit of the library or of a study's code therefore gives new
-keys, so stored trials are never reused with code they were not computed with; the trial
-function's source alone is not enough (it calls the library and shared helpers). Editing
-one study (say the performance study's report) leaves the keys of the others alone, so
-hours of committed trials of another study stay usable. Without a study (or for a study
-declared outside ``studies/``) every study module is hashed. The
+code version is ``adaptlr.__version__``, the key rule :data:`KEY_SCHEME` and a sha256 of
+the *content* of the files the study's results depend on (:func:`hashed_files`): every
+``*.py`` file under ``adaptlr/`` except the optimizer method modules
+(``adaptlr/optimizers/adadelta.py`` ...) of optimizers the study's grids do not name (all
+of them when a grid names something the registry does not know, an oracle or torch), and
+the study's own code under ``studies/``: the module that declares it and every ``studies``
+module it imports, found by reading the ``import`` statements of the source (also those
+inside functions), transitively (relative path and bytes, sorted by path). Any edit of
+the library (but a method module the study does not use) or of a study's code therefore
+gives new keys, so stored trials are never reused with code they were not computed with;
+the trial function's source alone is not enough (it calls the library and shared
+helpers). A method module only computes its own method (the registry imports them all,
+and nothing else does), so a vSGD fix leaves the ADADELTA studies' keys alone; editing one
+study leaves the keys of the others alone. Without a study (or for a study declared
+outside ``studies/``) every study module is hashed. The
 engine's own modules (:data:`ENGINE_SOURCES`: expansion, storage, Dask, combination,
 statistics, reports, CLI) are left out: they do not compute trial results (what they
 pass to a trial is the spec, which is in the key), so improving a report does not throw
 away hours of committed trials. The git commit is deliberately *not* part of the key: it
 changes whenever anything is committed (the trial files themselves, a README line), so a
 key holding it would make committed results unusable for resuming; the commit and the
-dirty flag are stored in the provenance attributes instead.
+dirty flag are stored in the provenance attributes instead. Key rule 1 (trials stored
+before 2026-11-23) hashed every file of ``adaptlr/``; :mod:`studies.rekey` carries such
+trials over where every file the new rule covers is unchanged.
 Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
 ``repr`` (shortest round-trip), ``allow_nan=False``.
 """
@@ -56,17 +63,58 @@ def _roots() -> dict[str, Path]:
             "studies": Path(studies.__file__).resolve().parent}
 
 
-def _study_files(root: Path, module_file: Path) -> set[Path]:
-    """``module_file`` and the ``studies`` modules it imports, transitively (by the AST)."""
+#: version of the rule that picks the hashed files (part of the code version, so keys of
+#: different rules never collide); 2: a study's adaptlr files leave out the method modules
+#: of optimizers it does not use
+KEY_SCHEME = 2
+
+
+class SourceTree:
+    """The ``*.py`` files of ``adaptlr/`` and ``studies/`` as ``{"adaptlr/x.py": bytes}``:
+    from the installed checkout (default) or, with ``rev``, from a git commit (for
+    :mod:`studies.rekey`)."""
+
+    def __init__(self, rev: str | None = None):
+        self.rev = rev
+        self._cache: dict[str, bytes] = {}
+        if rev is None:
+            self.paths = {}
+            for name, root in _roots().items():
+                for f in root.rglob("*.py"):
+                    if "__pycache__" not in f.parts:
+                        self.paths[f"{name}/{f.relative_to(root).as_posix()}"] = f
+            self.files = sorted(self.paths)
+        else:
+            root = _roots()["adaptlr"].parent
+            out = subprocess.run(["git", "-C", str(root), "ls-tree", "-r", "--name-only", rev,
+                                  "--", *PACKAGE_DIRS], capture_output=True, text=True, check=True)
+            self.files = sorted(f for f in out.stdout.split("\n") if f.endswith(".py"))
+            self.paths = {}
+            self._root = root
+
+    def read(self, rel: str) -> bytes:
+        if rel not in self._cache:
+            if self.rev is None:
+                self._cache[rel] = self.paths[rel].read_bytes()
+            else:
+                self._cache[rel] = subprocess.run(
+                    ["git", "-C", str(self._root), "show", f"{self.rev}:{rel}"],
+                    capture_output=True, check=True).stdout
+        return self._cache[rel]
+
+
+def _study_files(tree: SourceTree, module_rel: str) -> set[str]:
+    """``module_rel`` and the ``studies`` modules it imports, transitively (by the AST)."""
     import ast
 
-    todo, seen = [module_file.resolve()], set()
+    todo, seen = [module_rel], set()
+    have = set(tree.files)
     while todo:
         f = todo.pop()
-        if f in seen or not f.is_file():
+        if f in seen or f not in have:
             continue
         seen.add(f)
-        for node in ast.walk(ast.parse(f.read_text(), filename=str(f))):
+        for node in ast.walk(ast.parse(tree.read(f), filename=f)):
             names: list[str] = []
             if isinstance(node, ast.ImportFrom):
                 base = node.module or ""
@@ -82,33 +130,68 @@ def _study_files(root: Path, module_file: Path) -> set[Path]:
                 names.extend(a.name.removeprefix("studies.") for a in node.names
                              if a.name.startswith("studies."))
             for n in names:
-                cand = root / (n.replace(".", "/") + ".py")
-                if cand.is_file():
-                    todo.append(cand.resolve())
+                todo.append("studies/" + n.replace(".", "/") + ".py")
     return seen
 
 
-def source_hash(study=None) -> str:
-    """sha256 over (relative path, content) of the .py files of adaptlr/ and of the study
-    modules of studies/ (every file there but :data:`ENGINE_SOURCES`); with ``study``,
-    only that study's module and the studies modules it imports (module docstring)."""
-    roots = _roots()
+def method_modules(study=None) -> tuple[set[str], set[str]]:
+    """``(all, used)``: the registry's optimizer method modules (``adaptlr/optimizers/adadelta.py``
+    ...) and those of the optimizers ``study``'s grids name. A study that names anything the
+    registry does not know (an oracle, torch) or no study: every method module is used."""
+    from adaptlr.optimizers import registry
+
+    root = _roots()["adaptlr"]
+    every = {}
+    for n in registry.names():
+        f = Path(registry.get(n).module.__file__).resolve()
+        if root not in f.parents:        # a library elsewhere (tests' fake trees): no exclusions
+            return set(), set()
+        every[n] = "adaptlr/" + f.relative_to(root).as_posix()
+    grids = getattr(study, "grids", None)
+    if grids is None:
+        return set(every.values()), set(every.values())
+    names = {o for g in grids() for o in g}
+    if not names <= set(every):
+        return set(every.values()), set(every.values())
+    return set(every.values()), {every[n] for n in names}
+
+
+def hashed_files(study=None, tree: SourceTree | None = None, scheme: int = KEY_SCHEME) -> list[str]:
+    """The files whose content the code version of ``study`` covers (module docstring).
+
+    Scheme 1 (before 2026-11-23): every file of ``adaptlr/``. Scheme 2: every file of
+    ``adaptlr/`` but the method modules of optimizers the study does not use. Both: the
+    study's module and the ``studies`` modules it imports (every study module without a
+    study), never the engine modules."""
+    tree = SourceTree() if tree is None else tree
     only = None
     if study is not None:
         mod_file = _study_module_file(study)
-        if mod_file is not None and roots["studies"] in mod_file.resolve().parents:
-            only = _study_files(roots["studies"], mod_file)
+        root = _roots()["studies"]
+        if mod_file is not None and root in mod_file.resolve().parents:
+            only = _study_files(tree, "studies/" + mod_file.resolve().relative_to(root).as_posix())
+    skip: set[str] = set()
+    if scheme >= 2:
+        every, used = method_modules(study)
+        skip = every - used
+    out = []
+    for f in tree.files:
+        top, rest = f.split("/", 1)
+        if top == "studies" and (rest in ENGINE_SOURCES or (only is not None and f not in only)):
+            continue
+        if f in skip:
+            continue
+        out.append(f)
+    return out
+
+
+def source_hash(study=None, tree: SourceTree | None = None, scheme: int = KEY_SCHEME) -> str:
+    """sha256 over (relative path, content) of :func:`hashed_files` (sorted by path)."""
+    tree = SourceTree() if tree is None else tree
     h = hashlib.sha256()
-    for name, root in sorted(roots.items()):
-        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts
-                       and not (name == "studies" and p.relative_to(root).as_posix()
-                                in ENGINE_SOURCES)
-                       and not (name == "studies" and only is not None
-                                and p.resolve() not in only))
-        for p in files:
-            rel = f"{name}/{p.relative_to(root).as_posix()}"
-            h.update(rel.encode() + b"\0")
-            h.update(hashlib.sha256(p.read_bytes()).digest())
+    for rel in hashed_files(study, tree, scheme):
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256(tree.read(rel)).digest())
     return h.hexdigest()
 
 
@@ -145,7 +228,8 @@ def code_version(study=None) -> dict:
     """
     import adaptlr
 
-    return {"adaptlr": adaptlr.__version__, "source_sha256": source_hash(study)}
+    return {"adaptlr": adaptlr.__version__, "key_scheme": KEY_SCHEME,
+            "source_sha256": source_hash(study)}
 
 
 def trial_key(spec: dict, code: dict | None = None) -> str:

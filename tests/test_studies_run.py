@@ -545,3 +545,56 @@ def test_a_part_run_into_the_studys_own_directory_combines_the_whole_form(tmp_pa
     d = api.run("selftest", out=tmp_path / "other", quick=True, workers=0, progress=False,
                 problems=["ls-d8"])
     assert list(xr.open_dataset(d.dataset)["problem"].values) == ["ls-d8"]
+
+
+def test_rekey_carries_over_only_trials_whose_covered_code_is_unchanged(tmp_path, monkeypatch):
+    """Trials stored under key rule 1 at an (in-memory) commit: carried over when every file
+    the new key covers is the same, left alone when one of them changed or the commit is not
+    the one that computed them; the carried trials combine as current."""
+    from studies import api, rekey as rk, store
+    from studies import expand as ex
+    from studies.runner import execute
+
+    class Tree:
+        def __init__(self, edits=None):
+            self._base, self._edits = ex.SourceTree(), dict(edits or {})
+            self.files = self._base.files
+
+        def read(self, rel):
+            return self._edits.get(rel, self._base.read(rel))
+
+    edit = lambda rel: {rel: ex.SourceTree().read(rel) + b"\n# edit\n"}   # noqa: E731
+    trees = {"A": Tree(), "B": Tree(edit("adaptlr/optimizers/vsgd.py")),
+             "C": Tree(edit("adaptlr/optimizers/sgd.py"))}
+    monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
+    st = api.prepare("selftest", quick=True).restricted(seeds=[0])
+    old = {"adaptlr": ex.code_version(st)["adaptlr"],
+           "source_sha256": ex.source_hash(st, trees["B"], scheme=1)}   # computed at "B"
+    store.ensure_writable(tmp_path)
+    for key, spec in ex.keyed(ex.expand(st), old):
+        store.write_trial(tmp_path, execute(st.trial, key, spec, old))
+    n = len(store.finished_keys(tmp_path))
+    res = rk.rekey(st, tmp_path, ["A"])                 # not the commit that computed them
+    assert not res["rekeyed"] and len(res["left"]) == n and "none of" in res["left"][0][1]
+    res = rk.rekey(st, tmp_path, ["A", "B"])            # B differs from now in vsgd.py only
+    assert len(res["rekeyed"]) == n and all(r == "B" for _, _, r in res["rekeyed"])
+    assert {k for k, _, _ in res["rekeyed"]} == store.finished_keys(tmp_path)   # dry run
+    # a covered file changed since the computing commit: left alone
+    monkeypatch.setattr(rk, "code_version", lambda s: {
+        "adaptlr": old["adaptlr"], "key_scheme": ex.KEY_SCHEME,
+        "source_sha256": ex.source_hash(s, trees["C"])})
+    res = rk.rekey(st, tmp_path, ["B"])
+    assert not res["rekeyed"] and "changed since B" in res["left"][0][1]
+    monkeypatch.undo()
+    monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
+    res = rk.rekey(st, tmp_path, ["B"], apply=True)
+    new_keys = {k for _, k, _ in res["rekeyed"]}
+    assert store.finished_keys(tmp_path) == new_keys and len(new_keys) == n
+    cur = {k for k, _ in ex.keyed(ex.expand(st), ex.code_version(st))}
+    assert new_keys <= cur
+    t = store.read_trial(tmp_path, sorted(new_keys)[0])
+    assert t.attrs["rekeyed_from"] == "B" and json.loads(t.attrs["code_version_computed"]) == old
+    ds = api.build_dataset(st, tmp_path, quick=False, device="cpu", alpha=0.01, test="wilcoxon",
+                           correction=None, code=ex.code_version(st))
+    assert (ds["status"].values != "missing").all()
+    assert rk.rekey(st, tmp_path, ["B"])["current"] == n   # idempotent

@@ -101,7 +101,7 @@ def test_key_stable_and_sensitive():
 
 def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     cv = ex.code_version()
-    assert set(cv) == {"adaptlr", "source_sha256"}  # no git commit: see studies.expand
+    assert set(cv) == {"adaptlr", "key_scheme", "source_sha256"}  # no git commit: see studies.expand
     import adaptlr
 
     assert cv["adaptlr"] == adaptlr.__version__
@@ -234,3 +234,40 @@ def test_problem_grid_restrict_quick_and_validation():
         _two_problem_study(problem_optimizers={"q": {"sgd": {"beta": [1.0]}}}).validate()
     with pytest.raises(SpecError, match=r"sgd.lr=nan must be a finite number"):
         _two_problem_study(problem_optimizers={"q": {"sgd": {"lr": [float("nan")]}}}).validate()
+
+
+def test_key_scheme_2_leaves_out_method_modules_the_study_does_not_use():
+    """ADADELTA-like study: its optimizers' modules are hashed, other methods' are not; a grid
+    naming something outside the registry, or no study, hashes every method module."""
+    st = _study()                                   # sgd and momentum
+    files = set(ex.hashed_files(st))
+    every, used = ex.method_modules(st)
+    assert used == {"adaptlr/optimizers/sgd.py", "adaptlr/optimizers/momentum.py"}
+    assert used <= files and not (every - used) & files
+    assert "adaptlr/optimizers/vsgd.py" in set(ex.hashed_files(st, scheme=1))
+    assert "adaptlr/training.py" not in files and "adaptlr/mlp/training.py" in files
+    oracle = _study(optimizers={"sgd": {"lr": [0.1]}, "oracle": [{}]}, allowed=None)
+    assert every <= set(ex.hashed_files(oracle)) and every <= set(ex.hashed_files())
+
+
+class _EditedTree:
+    """The checkout's files with some replaced (an in-memory commit)."""
+
+    def __init__(self, edits=None):
+        base = ex.SourceTree()
+        self._base, self._edits = base, dict(edits or {})
+        self.files = base.files
+
+    def read(self, rel):
+        return self._edits.get(rel, self._base.read(rel))
+
+
+def test_unused_method_module_edit_keeps_keys_used_one_changes_them():
+    st = _study()
+    now = ex.source_hash(st)
+    assert ex.source_hash(st, _EditedTree()) == now
+    for rel, same in (("adaptlr/optimizers/vsgd.py", True), ("adaptlr/optimizers/sgd.py", False),
+                      ("adaptlr/mlp/training.py", False)):
+        edited = _EditedTree({rel: ex.SourceTree().read(rel) + b"\n# edit\n"})
+        assert (ex.source_hash(st, edited) == now) == same, rel
+        assert ex.source_hash(st, edited, scheme=1) != ex.source_hash(st, scheme=1), rel
