@@ -106,3 +106,22 @@ def test_quick_form_end_to_end(tmp_path):
     from studies.report import report_markdown
     md = report_markdown(ds, M.STUDY.resolved(True).restricted(only=["vsgd-l", "sgd"]))
     assert "(paper: 7.50)" in md and "M0: test error" in md
+
+
+def test_slow_start_companion_puts_paper_before_and_stored_run_side_by_side(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from studies import vsgd_tables_report as rep
+
+    err = np.array([[[[0.5, 0.004], [0.5, 0.006]]]])              # problem, setting, seed, epoch
+    ds = xr.Dataset({"train_error": (("problem", "setting", "seed", "epoch"), err),
+                     "test_error": (("problem", "setting", "seed", "epoch"), 2 * err),
+                     "used_tau0": (("problem", "setting", "seed"), np.full((1, 1, 2), 2.0))},
+                    coords={"problem": ["M1"], "setting": ["vsgd-l()"], "seed": [0, 1],
+                            "optimizer": ("setting", ["vsgd-l"])})
+    rows = rep.rows(ds)
+    assert rows[2].startswith("| M1 | vsgd-l | train | 0.18 | 2.00 | 2 | 0.50 ± ")
+    assert rows[3].startswith("| M1 | vsgd-l | test | 2.42 | 3.34 | 2 | 1.00 ± ")
+    (path,) = rep.extra_report(ds, tmp_path)
+    assert "tau0 = n0 = 60" in path.read_text()

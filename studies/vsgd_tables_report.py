@@ -1,0 +1,69 @@
+"""Report-only analysis of ``vsgd-tables``: the slow start's memory, before and after.
+
+Companion of :mod:`studies.vsgd_tables` (see :func:`studies.report.companion_module`): it
+reads the stored Dataset only, so it is not part of the study's trial keys.
+
+Until 2026-11-23 adaptlr set vSGD's memory size to ``tau = n0`` at the end of the slow
+start; the authors' code sets it to 2 (py-optim's ``vsgd.py``: ``taus = 2``, with
+``* init_samples`` commented out; Zhang's Torch ``d-vsgd``: ``taus = 1``, updated to about 2
+before the first average), and the paper is silent. While v is overestimated by C, tau
+grows by 1 per step, so the overestimate decays like ``C tau0 / (tau0 + t)``: with
+``tau0 = n0 = 60`` it lasted 30 times longer, which on M1 (C = d/10 = 9,541) is longer
+than the 6 epochs. ``vsgd-tables-slow-start.md`` puts the paper's values, the run with
+``tau0 = n0`` (:data:`BEFORE`, measured, 10 seeds) and the stored run side by side.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: vSGD rows of the run with tau0 = n0: {(problem, optimizer): (train, test)} error after 6
+#: epochs [%], mean over seeds 0-9 (commit 03b0559, data/results/vsgd-tables/vsgd-tables.nc)
+BEFORE = {
+    ("M0", "vsgd-l"): (6.91, 7.45), ("M0", "vsgd-b"): (7.74, 7.91), ("M0", "vsgd-g"): (8.25, 8.23),
+    ("M1", "vsgd-l"): (2.00, 3.34), ("M1", "vsgd-b"): (3.06, 3.82), ("M1", "vsgd-g"): (4.80, 5.27),
+}
+#: the paper's Tables 2 and 3 for the same cells (training, test) [%]
+PAPER = {
+    ("M0", "vsgd-l"): (6.72, 7.50), ("M0", "vsgd-b"): (7.63, 7.89), ("M0", "vsgd-g"): (8.20, 8.20),
+    ("M1", "vsgd-l"): (0.18, 2.42), ("M1", "vsgd-b"): (0.78, 2.44), ("M1", "vsgd-g"): (3.50, 4.14),
+}
+
+
+def rows(ds) -> list[str]:
+    """Markdown rows: problem, method, paper, tau0 = n0, the stored run (mean ± 95% CI, n)."""
+    from .stats import summarize
+
+    out = ["| problem | method | metric | paper | tau0 = n0 (before) | stored run: tau0 | "
+           "stored run [%] |", "|---|---|---|---|---|---|---|"]
+    opts = ds["optimizer"].values.astype(str)
+    for (p, o), before in BEFORE.items():
+        if p not in ds["problem"].values.astype(str) or o not in opts:
+            continue
+        i = int(np.flatnonzero(opts == o)[0])
+        sub = ds.sel(problem=p).isel(setting=i)
+        tau0 = (f"{np.nanmax(sub['used_tau0'].values):g}"
+                if "used_tau0" in sub and np.isfinite(sub["used_tau0"].values).any() else "n0")
+        for j, metric in enumerate(("train_error", "test_error")):
+            v = 100 * sub[metric].isel(epoch=-1).values
+            v = v[np.isfinite(v)]
+            ours = "not run"
+            if v.size:
+                sm = summarize(v)
+                ours = f"{float(sm['mean']):.2f} ± {float(sm['half_width']):.2f} (n={v.size})"
+            out.append(f"| {p} | {o} | {metric.split('_')[0]} | {PAPER[(p, o)][j]:.2f} | "
+                       f"{before[j]:.2f} | {tau0} | {ours} |")
+    return out
+
+
+def extra_report(ds, outdir) -> list[Path]:
+    """``vsgd-tables-slow-start.md``: the paper, the run with tau0 = n0 and the stored run."""
+    from .vsgd_plotting import write_text
+
+    if "vsgd-l" not in set(ds["optimizer"].values.astype(str)):
+        return []
+    lines = ["# vsgd-tables: the memory after the slow start (tau0), before and after the fix",
+             "", __doc__.split("\n\n", 2)[2].strip().replace("\n", " "), "",
+             *rows(ds), ""]
+    return [write_text("\n".join(lines), Path(outdir) / "vsgd-tables-slow-start.md")]
