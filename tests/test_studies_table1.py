@@ -134,15 +134,15 @@ def test_companion_report_module_is_found_and_outside_the_trial_keys(tmp_path, c
     import types
 
     from studies import report
-    from studies.expand import _study_files, _roots
+    from studies.expand import SourceTree, _study_files
     from studies.registry import get_study
 
     st = get_study("adadelta-table1")
     assert report.companion_module(st).__name__ == "studies.adadelta_table1_report"
     assert report.companion_module(get_study("selftest")) is None
-    mod_file = _roots()["studies"] / "adadelta_table1.py"
-    keyed_files = {p.name for p in _study_files(_roots()["studies"], mod_file)}
-    assert "adadelta_table1.py" in keyed_files and "adadelta_table1_report.py" not in keyed_files
+    keyed_files = _study_files(SourceTree(), "studies/adadelta_table1.py")
+    assert "studies/adadelta_table1.py" in keyed_files
+    assert "studies/adadelta_table1_report.py" not in keyed_files
     # a failing companion hook is reported and loses neither the study's outputs nor the run
     fake = types.ModuleType("studies.adadelta_table1_report")
     fake.extra_report = lambda ds, out: 1 / 0
