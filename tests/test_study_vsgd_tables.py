@@ -121,7 +121,8 @@ def test_slow_start_companion_puts_paper_before_and_stored_run_side_by_side(tmp_
                     coords={"problem": ["M1"], "setting": ["vsgd-l()"], "seed": [0, 1],
                             "optimizer": ("setting", ["vsgd-l"])})
     rows = rep.rows(ds)
-    assert rows[2].startswith("| M1 | vsgd-l | train | 0.18 | 2.00 | 2 | 0.50 ± ")
-    assert rows[3].startswith("| M1 | vsgd-l | test | 2.42 | 3.34 | 2 | 1.00 ± ")
+    assert rows[2].startswith("| M1 | vsgd-l | train | 0.18 | 2.00 | 0.19 | 2 | 0.50 ± ")
+    assert rows[3].startswith("| M1 | vsgd-l | test | 2.42 | 3.34 | 2.33 | 2 | 1.00 ± ")
     (path,) = rep.extra_report(ds, tmp_path)
-    assert "tau0 = n0 = 60" in path.read_text()
+    text = path.read_text()
+    assert "tau0 = n0 = 60" in text and "d-vsgd" in text
