@@ -230,7 +230,8 @@ def curves_png(ds: xr.Dataset, study: Study) -> bytes:
         if finite.size and finite.min() > 0:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:   # a problem with nothing stored yet
+            ax.legend(fontsize=7)
     _title(fig, f"{study.title}: best setting per optimizer, mean and 95% CI over "
                 f"{ds.sizes['seed']} seeds")
     return _png(fig)
@@ -265,7 +266,8 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
         ax.set_ylabel(f"{ym} (last epoch)")
         ax.set_title(p)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:   # a problem with nothing stored yet
+            ax.legend(fontsize=7)
     _title(fig, f"{study.title}: sensitivity across settings (seed means)")
     return _png(fig)
 
