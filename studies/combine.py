@@ -94,12 +94,6 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
     ni = {s: i for i, s in enumerate(seeds)}
 
     status = np.full((P, S, N), "missing", dtype=object)
-    if study.problem_optimizers:   # settings outside a problem's grid are not in the design
-        for p in problems:
-            mine = {setting_label(o, h) for o, g in study.grid(p).items() for h in settings_of(o, g)}
-            for j, lab in enumerate(labels):
-                if lab not in mine:
-                    status[pi[p], j, :] = "excluded"
     message = np.full((P, S, N), "", dtype=object)
     keys = np.full((P, S, N), "", dtype=object)
     diverged = np.zeros((P, S, N), dtype=np.int8)
@@ -125,6 +119,7 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         if env:
             env_id[idx] = environments.setdefault(env, len(environments))
         loaded.append((idx, ds))
+    status[keys == ""] = "excluded"   # no trial there: the setting is not in this problem's grid
 
     # shapes of the trial variables: union over trials, longest along each dim
     var_dims: dict[str, tuple] = {}

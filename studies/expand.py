@@ -42,7 +42,7 @@ import subprocess
 from pathlib import Path
 
 from .registry import ENGINE_MODULES, study_module
-from .spec import Study, settings_of
+from .spec import SpecError, Study, settings_of
 
 PACKAGE_DIRS = ("adaptlr", "studies")
 #: engine modules of ``studies/`` that never compute trial results (not in the source hash)
@@ -77,25 +77,27 @@ class SourceTree:
     def __init__(self, rev: str | None = None):
         self.rev = rev
         self._cache: dict[str, bytes] = {}
+        self._root = _roots()["adaptlr"].parent
+        self._paths: dict[str, Path] = {}
         if rev is None:
-            self.paths = {}
             for name, root in _roots().items():
                 for f in root.rglob("*.py"):
                     if "__pycache__" not in f.parts:
-                        self.paths[f"{name}/{f.relative_to(root).as_posix()}"] = f
-            self.files = sorted(self.paths)
-        else:
-            root = _roots()["adaptlr"].parent
-            out = subprocess.run(["git", "-C", str(root), "ls-tree", "-r", "--name-only", rev,
-                                  "--", *PACKAGE_DIRS], capture_output=True, text=True, check=True)
-            self.files = sorted(f for f in out.stdout.split("\n") if f.endswith(".py"))
-            self.paths = {}
-            self._root = root
+                        self._paths[f"{name}/{f.relative_to(root).as_posix()}"] = f
+            self.files = sorted(self._paths)
+            return
+        out = subprocess.run(["git", "-C", str(self._root), "ls-tree", "-r", "--name-only", rev,
+                              "--", *PACKAGE_DIRS], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SpecError(f"--from {rev!r} is not a git commit of {str(self._root)!r} "
+                            f"({out.stderr.strip() or 'git failed'}); allowed: a commit, tag or "
+                            "branch of this checkout")
+        self.files = sorted(f for f in out.stdout.split("\n") if f.endswith(".py"))
 
     def read(self, rel: str) -> bytes:
         if rel not in self._cache:
             if self.rev is None:
-                self._cache[rel] = self.paths[rel].read_bytes()
+                self._cache[rel] = self._paths[rel].read_bytes()
             else:
                 self._cache[rel] = subprocess.run(
                     ["git", "-C", str(self._root), "show", f"{self.rev}:{rel}"],

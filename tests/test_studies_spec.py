@@ -271,3 +271,8 @@ def test_unused_method_module_edit_keeps_keys_used_one_changes_them():
         edited = _EditedTree({rel: ex.SourceTree().read(rel) + b"\n# edit\n"})
         assert (ex.source_hash(st, edited) == now) == same, rel
         assert ex.source_hash(st, edited, scheme=1) != ex.source_hash(st, scheme=1), rel
+
+
+def test_rekey_source_tree_names_a_bad_revision():
+    with pytest.raises(SpecError, match=r"--from 'no-such-rev' is not a git commit.*allowed: a commit"):
+        ex.SourceTree("no-such-rev")
