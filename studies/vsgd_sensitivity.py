@@ -32,13 +32,14 @@ GRIDS = {
 }
 #: the cut grid of M1 and M2 (compute forces it, see DESCRIPTION): every other eta0 (the
 #: decades 1e-7 ... 10), gamma in {0, 1}/#traindata, tau in {1e5, 1e3, 1e1}, mu in {1e-3, 1e-1}
+_ETA0_CUT = list(B.ETA0_GRID[::2])
+_TAU_CUT = [B.TAU_GRID[0], B.TAU_GRID[4], B.TAU_GRID[6]]
 CUT = {
-    "sgd": {"eta0": list(B.ETA0_GRID[::2]), "gamma_n": [B.GAMMA_N_GRID[0], B.GAMMA_N_GRID[3]]},
-    "adagrad": {"eta0": list(B.ETA0_GRID[::2])},
-    "smd": {"eta0": list(B.ETA0_GRID[::2]), "mu": [B.MU_GRID[1], B.MU_GRID[3]],
-            "tau": [B.TAU_GRID[0], B.TAU_GRID[4], B.TAU_GRID[6]]},
-    "amari": {"eta0": list(B.ETA0_GRID[::2]), "tau": [B.TAU_GRID[0], B.TAU_GRID[4], B.TAU_GRID[6]]},
-    "almeida": {"eta0": list(B.ETA0_GRID[::2]), "tau": [B.TAU_GRID[0], B.TAU_GRID[4], B.TAU_GRID[6]]},
+    "sgd": {"eta0": _ETA0_CUT, "gamma_n": [B.GAMMA_N_GRID[0], B.GAMMA_N_GRID[3]]},
+    "adagrad": {"eta0": _ETA0_CUT},
+    "smd": {"eta0": _ETA0_CUT, "mu": [B.MU_GRID[1], B.MU_GRID[3]], "tau": _TAU_CUT},
+    "amari": {"eta0": _ETA0_CUT, "tau": _TAU_CUT},
+    "almeida": {"eta0": _ETA0_CUT, "tau": _TAU_CUT},
 }
 CUT_PROBLEMS = ("M1", "M2")
 
