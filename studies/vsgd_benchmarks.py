@@ -255,6 +255,8 @@ def mlp_trial(spec: dict) -> dict:
         out["used_C"] = ((), float(hyper.get("C", net.n_params / 10.0)))
         out["used_n0"] = ((), float(opt.hyper.n0))
         out["used_tau0"] = ((), float(opt.hyper.tau0))
+        out["used_C_h"] = ((), float(opt.hyper.C_h) if opt.hyper.C_h > 0.0
+                           else float(out["used_C"][1]))
     if rec > 0:
         steps = np.asarray(res.lr_steps, dtype=np.float64)
         steps_per_epoch = n_train // bs

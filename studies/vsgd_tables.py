@@ -58,6 +58,9 @@ VARIABLES = {
                 "description": "vSGD: number of steps averaged before the first update"},
     "used_tau0": {"long_name": "vSGD memory size after the slow start", "units": "1",
                   "description": "vSGD: tau at the end of the slow start (2: the authors' code)"},
+    "used_C_h": {"long_name": "vSGD overestimation factor of h used", "units": "1",
+                 "description": "vSGD: h times C_h at the end of the slow start (C_h = C: Zhang's "
+                                "Torch d-vsgd, the default; 1: the paper's Sec. 4.4 text)"},
 }
 
 DESCRIPTION = (
@@ -70,7 +73,9 @@ DESCRIPTION = (
     "1e-1, 1e-1, 3e-2; Amari eta0/tau: 1e-5/1e4, 1e-6/5e3, 3e-7/5e3; SMD eta0/mu/tau: "
     "1e-1/1e-3/1e3, 3e-2/1e-4/1e4, 3e-2/1e-3/1e2; Almeida eta0/tau: 1e-3/1e3, 1e-3/1e4, "
     "1e-3/1e4. vSGD-l/b/g untuned: C = d/10, n0 = 0.001 x 60000 = 60 samples, bbprop "
-    "curvature. CHOICE (batch size): online, batch size 1: Algorithm 1 takes one sample per "
+    "curvature, memory tau0 = 2 and h overestimated by C (C_h = C) with v and l at the end of the slow "
+    "start (both as the authors' Torch d-vsgd; the paper's text overestimates v and l only: "
+    "see vsgd-tables-slow-start.md for that form's numbers). CHOICE (batch size): online, batch size 1: Algorithm 1 takes one sample per "
     "update, gamma is given per #traindata and n0 in samples, and the authors' code "
     "(schaul/py-optim) defaults to batch_size=1; minibatch vSGD belongs to the companion "
     "paper. CHOICE: float64 (the authors' NumPy code). CHOICE: the paper's 'tied with the "

@@ -26,8 +26,8 @@ HP = {
     "adadelta": dict(rho=0.9, eps=1e-4, lr=0.5),
     "adam": dict(lr=0.01, beta1=0.8, beta2=0.95, eps=1e-3),
     "vsgd-l": dict(n0=5, C=3.0, eps=0.3, tau0=3.0),
-    "vsgd-b": dict(n0=5, C=None, eps=0.3),
-    "vsgd-g": dict(n0=5, C=2.0, eps=0.3, tau0=1.5),
+    "vsgd-b": dict(n0=5, C=None, eps=0.3, C_h=1.0),
+    "vsgd-g": dict(n0=5, C=2.0, eps=0.3, tau0=1.5, C_h=0.5),
     "smd": dict(eta0=0.02, mu=0.05, tau=20.0),
     "almeida": dict(eta0=0.01, tau=10.0),
     "amari": dict(eta0=0.01, tau=10.0),
@@ -76,8 +76,8 @@ def make_data(name, dtype, shapes, nb, steps, seed):
     return data
 
 
-def run_pair(name, dtype, shapes, nb=1, steps=STEPS, seed=0, every=1):
-    opt = optimizers.make(name, **HP[name])
+def run_pair(name, dtype, shapes, nb=1, steps=STEPS, seed=0, every=1, hp=None):
+    opt = optimizers.make(name, **(HP[name] if hp is None else hp))
     rng = np.random.default_rng(seed + 1000)
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     ref_params = [p.copy() for p in params]
@@ -198,8 +198,9 @@ def test_sgd_schedule_and_vsgd_slow_start_by_hand():
     for _ in range(3):
         opt.step(p, [np.ones(1)], s)
     np.testing.assert_allclose(p[0], -(0.5 + 0.25 + 0.5 / 3), rtol=1e-15)
-    # vSGD-l, n0 = 2, C = 4: no move during slow start, then g=1.5, v=4*2.5, h=1, tau=2
-    opt = optimizers.make("vsgd-l", n0=2, C=4.0)
+    # vSGD-l, n0 = 2, C = 4, the paper's text (h not overestimated): no move during slow
+    # start, then g=1.5, v=4*2.5, h=1, tau=2
+    opt = optimizers.make("vsgd-l", n0=2, C=4.0, C_h=1.0)
     p = [np.zeros(1)]
     s = opt.init(p)
     for g in (1.0, 2.0):
@@ -273,6 +274,42 @@ def test_large_arrays_parallel_path_matches_reference(name):
     shapes = [(300, 220), (5,)]
     assert 300 * 220 >= PARALLEL_MIN
     run_pair(name, np.float64, shapes, steps=12, every=4)
+
+
+@pytest.mark.parametrize("C_h", [None, 1.0])
+@pytest.mark.parametrize("C", [None, 2.5])
+@pytest.mark.parametrize("name", ["vsgd-l", "vsgd-b", "vsgd-g"])
+def test_vsgd_both_slow_start_forms_match_the_reference(name, C, C_h):
+    """Zhang's Torch code (h * C: C_h None) and the paper's text (C_h = 1), C automatic or set."""
+    opt, *_ = run_pair(name, np.float64, [(7, 3), (4,)], hp=dict(HP[name], C=C, C_h=C_h))
+    assert opt.hyperparameters["C_h"] == C_h
+
+
+@pytest.mark.parametrize("C_h", [None, 1.0])
+@pytest.mark.parametrize("name", ["vsgd-l", "vsgd-b", "vsgd-g"])
+def test_vsgd_slow_start_overestimates_h_by_C_as_the_torch_code(name, C_h):
+    """Hand check with n0 = 1, C = 2, one element, gradients 1 then 3, curvature 2 both
+    times. End of step 1: g = 1, v = C * 1 = 2, h = C * 2 = 4 (C_h = C) or 2 (C_h = 1),
+    tau = 2. Step 2: g = 2, v = (2 + 9)/2 = 5.5, h = (4 + 2)/2 = 3 or 2, r = 4/5.5,
+    eta = r/h, x = -3 eta: -8/11 (C_h = C) or -12/11."""
+    opt = optimizers.make(name, n0=1, C=2.0, C_h=C_h)
+    x = [np.zeros(1)]
+    st = opt.init(x)
+    for gval in (1.0, 3.0):
+        opt.step(x, [np.full(1, gval)], st, curvature=[np.full(1, 2.0)])
+    np.testing.assert_allclose(x[0], [-8.0 / 11.0 if C_h is None else -12.0 / 11.0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["vsgd-l", "vsgd-b", "vsgd-g"])
+def test_vsgd_default_overestimates_h_like_v_as_the_torch_code(name):
+    opt = optimizers.make(name, n0=1)
+    assert opt.hyperparameters["C_h"] is None and opt.hyper.C_h == 0.0
+    shapes = [(20,), (30,)]                      # d = 50, C = d/10 = 5
+    x = [np.zeros(s) for s in shapes]
+    st = opt.init(x)
+    opt.step(x, [np.ones(20), np.ones(30)], st, curvature=[np.full(20, 2.0), np.full(30, 2.0)])
+    h = st.slot("h")
+    np.testing.assert_array_equal(np.concatenate([a.ravel() for a in h]), 10.0)   # C * 2
 
 
 @pytest.mark.parametrize("name", ["vsgd-l", "vsgd-b", "vsgd-g"])

@@ -40,7 +40,8 @@ def vsgd_l_reference(grads, h, n0, C):
     """vSGD-l of one run, plain NumPy/Python, from the paper (Algorithm 1, Sec. 4.4).
 
     ``grads(theta, t)`` returns the per-sample gradient (d,) at step t. Slow start: the
-    first n0 samples are averaged (g, h; v is C times the mean of grad^2), no update, tau =
+    first n0 samples are averaged (g; v is C times the mean of grad^2 and h C times the mean
+    curvature, as Zhang's Torch d-vsgd; the paper's text scales v only), no update, tau =
     2 (the authors' code; the paper is silent). Then per step: EMAs with 1/tau, eta = g^2 / (h v), tau <- (1 - g^2/v) tau + 1
     (kept >= 1), theta <- theta - eta * grad. Returns the rates applied per step.
     """
@@ -58,7 +59,7 @@ def vsgd_l_reference(grads, h, n0, C):
                 sv += grad * grad
                 sh += h
                 if t == n0:
-                    g, v, hh = sg / n0, C * sv / n0, sh / n0
+                    g, v, hh = sg / n0, C * sv / n0, C * sh / n0
                     tau = np.full(d, 2.0)
             else:
                 a = 1.0 / tau

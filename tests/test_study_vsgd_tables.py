@@ -108,7 +108,7 @@ def test_quick_form_end_to_end(tmp_path):
     assert "(paper: 7.50)" in md and "M0: test error" in md
 
 
-def test_slow_start_companion_puts_paper_before_and_stored_run_side_by_side(tmp_path):
+def test_slow_start_companion_puts_paper_earlier_forms_and_stored_run_side_by_side(tmp_path):
     import numpy as np
     import xarray as xr
 
@@ -117,12 +117,15 @@ def test_slow_start_companion_puts_paper_before_and_stored_run_side_by_side(tmp_
     err = np.array([[[[0.5, 0.004], [0.5, 0.006]]]])              # problem, setting, seed, epoch
     ds = xr.Dataset({"train_error": (("problem", "setting", "seed", "epoch"), err),
                      "test_error": (("problem", "setting", "seed", "epoch"), 2 * err),
-                     "used_tau0": (("problem", "setting", "seed"), np.full((1, 1, 2), 2.0))},
+                     "used_tau0": (("problem", "setting", "seed"), np.full((1, 1, 2), 2.0)),
+                     "used_C_h": (("problem", "setting", "seed"), np.full((1, 1, 2), 9541.0))},
                     coords={"problem": ["M1"], "setting": ["vsgd-l()"], "seed": [0, 1],
                             "optimizer": ("setting", ["vsgd-l"])})
     rows = rep.rows(ds)
-    assert rows[2].startswith("| M1 | vsgd-l | train | 0.18 | 2.00 | 0.19 | 2 | 0.50 ± ")
-    assert rows[3].startswith("| M1 | vsgd-l | test | 2.42 | 3.34 | 2.33 | 2 | 1.00 ± ")
+    assert rows[2].startswith("| M1 | vsgd-l | train | 0.18 | 2.00 | 2.67 | 0.19 | 2, yes | 0.50 ± ")
+    assert rows[3].startswith("| M1 | vsgd-l | test | 2.42 | 3.34 | 4.54 | 2.33 | 2, yes | 1.00 ± ")
+    # a trial from before the option (no used_C_h) is the text form
+    assert ", no | 0.50 ± " in rep.rows(ds.drop_vars("used_C_h"))[2]
     (path,) = rep.extra_report(ds, tmp_path)
     text = path.read_text()
     assert "tau0 = n0 = 60" in text and "d-vsgd" in text

@@ -127,6 +127,11 @@ def _C(hp, d):
     return d / 10.0 if hp["C"] is None else float(hp["C"])
 
 
+def _C_h(hp, d):
+    """Overestimation factor of h (None: C, Zhang's Torch d-vsgd; 1: the paper's text)."""
+    return _C(hp, d) if hp["C_h"] is None else float(hp["C_h"])
+
+
 def _ratio(g2, v, nb):
     """vSGD variance term with the Schaul & LeCun 2013 minibatch correction."""
     den = v if nb == 1 else v / nb + (nb - 1) / nb * g2
@@ -146,7 +151,7 @@ class VSGDLocal(_Ref):
                 g, v, h = g + grad, v + Q[k], h + hs
                 eta = np.zeros_like(g)
                 if self.t == n0:
-                    g, v, h = g / n0, _C(self.hp, self.d) * v / n0, h / n0
+                    g, v, h = g / n0, _C(self.hp, self.d) * v / n0, _C_h(self.hp, self.d) * h / n0
                     tau = np.full_like(g, float(self.hp["tau0"]))   # the authors' code: 2
                 new = x
             else:                                 # Algorithm 1
@@ -187,7 +192,7 @@ class VSGDBlock(_Ref):
                 if self.t <= n0:
                     g, h = g + G[k], h + hs
                     if self.t == n0:
-                        g, h = g / n0, h / n0
+                        g, h = g / n0, _C_h(self.hp, self.d) * h / n0
                 else:
                     g = (1 - 1 / tau) * g + (1 / tau) * G[k]
                     h = (1 - 1 / tau) * h + (1 / tau) * hs
