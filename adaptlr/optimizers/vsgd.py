@@ -81,8 +81,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import NamedTuple
 
-import numpy as np
-
 from .. import targets
 from .blocked import make_blocked
 from .elementwise import make_cpu_kernel, stable_identity
