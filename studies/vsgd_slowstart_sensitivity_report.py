@@ -17,8 +17,12 @@ is what an overestimated v (small r) itself causes. With C = d/10 and tau0 = n0 
 ceiling after 6 epochs (k = 360,000) is M0 0.13 q0, M1 1.6 q0, M2 9.1 q0: the start-up
 value could dominate v through all 6 epochs on M1 and M2, and it did (vSGD-l's M1 training
 error 2.0% against the paper's 0.18%). With tau0 = 2 the ceilings are 30 times lower.
-Whether it dominates is measured: in that regime v falls like 1/k, so the rates grow
-roughly in proportion to the step count instead of settling. This module tabulates the
+Since 2026-11-23 adaptlr also overestimates h by C at the end of the slow start, as Zhang's
+Torch d-vsgd does (``C_h``, trials record ``used_C_h``); h decays from ``C h0`` by the same
+weights, so the same ceiling holds for h's start-up share (in units of h0) and the two
+together slow the first rates by up to C^2. Whether the start-up value dominates is
+measured: in that regime v falls like 1/k, so the rates grow roughly in proportion to the
+step count instead of settling. This module tabulates the
 ceiling per problem and C beside the measured test errors and vSGD-l's median effective
 learning rate of the last weight layer (|dx/g|, recorded every 0.1 epoch) and its growth.
 """
@@ -118,7 +122,9 @@ def extra_report(ds, outdir) -> list[Path]:
              "gradient of the first n0 samples), reached when r = g^2/v stays near 0, which an "
              "overestimated v causes. A ceiling above 1 means the setting allows the start-up "
              "value to still dominate v; the measured rates below say whether it did (then "
-             "they grow roughly in proportion to the step count).", "",
+             "they grow roughly in proportion to the step count). Trials with used_C_h = C "
+             "(adaptlr since 2026-11-23, Zhang's Torch d-vsgd) overestimate h the same way, "
+             "with the same ceiling in units of h0.", "",
              *floor_rows(ds), "",
              "## Measured: vSGD-l's median effective learning rate |dx/g| of the last weight layer",
              "",

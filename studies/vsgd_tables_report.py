@@ -11,7 +11,7 @@ overestimated by C, tau grows by 1 per step, so the overestimate decays like
 ``C tau0 / (tau0 + t)``: with ``tau0 = n0 = 60`` it lasted 30 times longer, which on M1
 (C = d/10 = 9,541) is longer than the 6 epochs (:data:`BEFORE`, measured, 10 seeds).
 
-Curvature (fixed 2026-11-24, second). The paper's text (Sec. 4.4) overestimates v and l
+Curvature (fixed 2026-11-23, second). The paper's text (Sec. 4.4) overestimates v and l
 only; Zhang's Torch ``d-vsgd``, whose defaults are the paper's MNIST set-up
 (``initSamples = 60`` = 0.001 x 60,000, ``slowStartConst = d/10``), also multiplies h by
 C, so its first rates are C^2, not C, times smaller. adaptlr now follows the code
