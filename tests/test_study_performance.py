@@ -201,11 +201,12 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert set(np.unique(k["target_kernel_ge_torch_adam"].values)) <= {0.0, 1.0}
     # MLP
     m = ds.sel(problem="mlp").isel(seed=0)
-    for var in ("mlp_gemm_bound_time", "mlp_b1_samples_per_s", "mlp_epoch_time_upper"):
+    for var in ("mlp_gemm_bound_time", "mlp_epoch_time_upper"):
         assert np.all(m[var].values > 0), var
-    # the epoch time is a two-run difference: NaN (with a note) when the machine's load
-    # changed between the runs, never a wrong number; positive otherwise
-    for var in ("mlp_epoch_time", "mlp_ratio_to_bound"):
+    # the epoch time and the batch-1 rate are two-run differences: NaN (with a note) when
+    # the machine's load changed between the runs, never a wrong number; positive otherwise
+    # (seen NaN in a CI run on a machine busy with a study)
+    for var in ("mlp_epoch_time", "mlp_ratio_to_bound", "mlp_b1_samples_per_s"):
         v = m[var].values
         assert np.all((v > 0) | np.isnan(v)), var
     np.testing.assert_allclose(m["mlp_gemm_gflop"].values, 2 * 248.6e6 / 1e9)
