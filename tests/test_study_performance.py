@@ -216,11 +216,13 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     mad = m.sel(setting=m.optimizer == "adadelta")
     mvl = m.sel(setting=m.optimizer == "vsgd-l")
     assert mad["mlp_torch_epoch_time"].values[0] > 0
-    assert mad["target_mlp_1p5x_torch"].values[0] in (0.0, 1.0)
+    t15 = mad["target_mlp_1p5x_torch"].values[0]   # NaN only when the epoch time was NaN
+    assert t15 in (0.0, 1.0) or (np.isnan(t15) and np.isnan(mad["mlp_epoch_time"].values[0]))
     assert np.isnan(mad["mlp_bbprop_cost_ratio"].values[0])        # AdaDelta needs no bbprop
     r = mvl["mlp_bbprop_cost_ratio"].values[0]
     assert r > 1.0 or np.isnan(r)  # NaN only when the per-step difference was not measurable
-    assert mvl["target_bbprop_le_1p6"].values[0] in (0.0, 1.0)
+    t16 = mvl["target_bbprop_le_1p6"].values[0]
+    assert t16 in (0.0, 1.0) or (np.isnan(t16) and np.isnan(r))
     assert np.isnan(mvl["mlp_torch_epoch_time"].values[0])
     # GPU: skip path recorded
     g = ds.sel(problem="gpu").isel(seed=0)
