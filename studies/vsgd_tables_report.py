@@ -67,8 +67,7 @@ def rows(ds) -> list[str]:
         sub = ds.sel(problem=p).isel(setting=i)
         tau0 = (f"{np.nanmax(sub['used_tau0'].values):g}"
                 if "used_tau0" in sub and np.isfinite(sub["used_tau0"].values).any() else "n0")
-        scaled = ("no" if "used_C_h" not in sub or not np.isfinite(sub["used_C_h"].values).any()
-                  else "yes" if np.nanmax(sub["used_C_h"].values) > 1.0 else "no")
+        scaled = "yes" if "used_C_h" in sub and (sub["used_C_h"].values > 1.0).any() else "no"
         for j, metric in enumerate(("train_error", "test_error")):
             v = 100 * sub[metric].isel(epoch=-1).values
             v = v[np.isfinite(v)]

@@ -79,7 +79,6 @@ def test_step_cuda_flat_equals_step_flat(name):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(n)
     st, sc = opt.init_flat(n, offsets, dtype)
-    hp = opt.hyper                       # vsgd-b: C automatic (0.0) at kernel level
     xd, std, scd, offd = (cuda.to_device(a) for a in (x, st, sc, offsets))
     empty = np.zeros(0)
     empty_d = cuda.device_array(0, dtype=np.float64)
@@ -90,7 +89,7 @@ def test_step_cuda_flat_equals_step_flat(name):
         hvd = cuda.to_device(1.5 * host(std)[opt.V_SLOT]) if opt.needs_hvp else empty_d
         opt.step_flat(x, g, c, empty, hv, st, sc, offsets, opt.hyper, t, 1)
         opt.step_cuda(xd, cuda.to_device(g), cuda.to_device(c) if c.size else empty_d, empty_d, hvd,
-                      std, scd, offd, hp, t, 1, **LAUNCH)
+                      std, scd, offd, opt.hyper, t, 1, **LAUNCH)
     np.testing.assert_allclose(host(xd), x, rtol=1e-10, atol=1e-10 * np.max(np.abs(x)))
 
 
