@@ -188,7 +188,8 @@ def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
     """Trial files in ``out`` (default ``data/results/NAME/``) that the current code would
     never read: not among the keys of the study's full form with the current code version.
 
-    Returns ``(out, stale files, current trials kept)``. Trials of the full form stored by
+    Returns ``(out, stale files, current trials kept)``. A file the carry-over ledger
+    (``trials/carried.json``) maps a current key to is current. Trials of the full form stored by
     partial runs (``--seeds``, ``--problems``, ``--only``) have current keys and are kept;
     trials of an older code version, of ``--set`` grids or of ``--epochs`` overrides are
     stale. The combined Dataset of an older run (``NAME.nc``) is never touched.
@@ -196,6 +197,19 @@ def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
     st = prepare(study)
     out = Path(out) if out else default_out(st.name, False)
     current = {k for k, _ in keyed(expand(st), code_version(st))}
+    carried = store.read_carried(out)["trials"]
+    needed = current | {e["stored"] for k, e in carried.items() if k in current}
     files = sorted((out / store.TRIALS).glob("*.nc")) if (out / store.TRIALS).is_dir() else []
-    stale = [f for f in files if f.stem not in current and not f.name.startswith(store.TMP_PREFIX)]
+    stale = [f for f in files if f.stem not in needed and not f.name.startswith(store.TMP_PREFIX)]
     return out, stale, len(files) - len(stale)
+
+
+def stale_carried(study, out=None) -> list[str]:
+    """Carried keys of the ledger (``trials/carried.json``) that are not among the keys of
+    the study's full form with the current code version, or whose file is gone."""
+    st = prepare(study)
+    out = Path(out) if out else default_out(st.name, False)
+    current = {k for k, _ in keyed(expand(st), code_version(st))}
+    files = store.file_keys(out)
+    return sorted(k for k, e in store.read_carried(out)["trials"].items()
+                  if k not in current or e["stored"] not in files)

@@ -162,15 +162,20 @@ def _cmd_report(a) -> int:
 
 
 def _cmd_prune(a) -> int:
-    from .api import stale_trials
+    from . import store
+    from .api import stale_carried, stale_trials
 
     out, stale, kept = stale_trials(a.name, a.out)
     for f in stale:
         print(f"{'deleting' if a.yes else 'stale'}: {f}")
         if a.yes:
             f.unlink()
+    lines = stale_carried(a.name, a.out)
+    if a.yes and lines:
+        store.write_carried(out, {}, drop=set(lines))
     verb = "deleted" if a.yes else "stale (run again with --yes to delete)"
-    print(f"{a.name}: {len(stale)} trial files {verb}; {kept} of the current code kept in {out}")
+    print(f"{a.name}: {len(stale)} trial files {verb}; {kept} of the current code kept in {out}"
+          + (f"; {len(lines)} carry-over ledger entries {verb}" if lines else ""))
     return 0
 
 

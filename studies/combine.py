@@ -46,7 +46,8 @@ ENGINE_ATTRS = {
                       "was detected; -1 if the trial did not diverge"),
     "wall_time": ("wall-clock time", "s", "wall-clock time of the trial on its worker"),
     "trial_key": ("trial key", "1", "sha256 of the trial spec and code version; the file "
-                  "trials/<key>.nc holds the trial"),
+                  "trials/<key>.nc holds the trial, or the file that the carry-over "
+                  "ledger trials/carried.json maps the key to"),
     "environment_id": ("trial environment", "1", "index into the JSON list in the Dataset "
                        "attribute 'environments' (CPU, Numba's target CPU, thread counts, BLAS "
                        "kernels and threads of the worker that ran the trial; "

@@ -8,14 +8,18 @@ A *trial spec* is a JSON-able dict, one per (problem, optimizer setting, seed)::
 
 Its key is ``sha256(canonical JSON of {"spec": spec, "code": code_version})`` where the
 code version is ``adaptlr.__version__``, the key rule :data:`KEY_SCHEME` and a sha256 of
-the *content* of the files the study's results depend on (:func:`hashed_files`): every
+the *code* of the files the study's results depend on (:func:`hashed_files`; since rule 3
+each file's code text, :func:`studies.source_text.code_text`: its tokens without comments,
+docstrings, blank lines and spacing, so such edits keep every key): every
 ``*.py`` file under ``adaptlr/`` except the optimizer method modules
 (``adaptlr/optimizers/adadelta.py`` ...) of optimizers the study's grids do not name (all
 of them when a grid names something the registry does not know, an oracle or torch), and
 the study's own code under ``studies/``: the module that declares it and every ``studies``
 module it imports, found by reading the ``import`` statements of the source (also those
-inside functions), transitively (relative path and bytes, sorted by path). Any edit of
-the library (but a method module the study does not use) or of a study's code therefore
+inside functions), transitively (relative path and code, sorted by path). A part of a
+study (``--only``, ``--problems``) covers the method modules of the whole form
+(``Study.key_names``), so its trials have the whole form's keys. Any change of code in
+the library (but a method module the study does not use) or in a study's code therefore
 gives new keys, so stored trials are never reused with code they were not computed with;
 the trial function's source alone is not enough (it calls the library and shared
 helpers). A method module only computes its own method (the registry imports them all,
@@ -29,8 +33,9 @@ away hours of committed trials. The git commit is deliberately *not* part of the
 changes whenever anything is committed (the trial files themselves, a README line), so a
 key holding it would make committed results unusable for resuming; the commit and the
 dirty flag are stored in the provenance attributes instead. Key rule 1 (trials stored
-before 2026-11-23) hashed every file of ``adaptlr/``; :mod:`studies.rekey` carries such
-trials over where every file the new rule covers is unchanged.
+before 2026-11-23) hashed the bytes of every file of ``adaptlr/``, rule 2 (until
+2026-12-02) the bytes of the files rule 3 covers; :mod:`studies.rekey` carries such trials
+over where every file the new rule covers is unchanged, in a ledger beside the files.
 Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
 ``repr`` (shortest round-trip), ``allow_nan=False``.
 """
@@ -42,6 +47,7 @@ import subprocess
 from pathlib import Path
 
 from .registry import ENGINE_MODULES, study_module
+from .source_text import code_text
 from .spec import SpecError, Study, settings_of
 
 PACKAGE_DIRS = ("adaptlr", "studies")
@@ -63,10 +69,25 @@ def _roots() -> dict[str, Path]:
             "studies": Path(studies.__file__).resolve().parent}
 
 
-#: version of the rule that picks the hashed files (part of the code version, so keys of
-#: different rules never collide); 2: a study's adaptlr files leave out the method modules
-#: of optimizers it does not use
-KEY_SCHEME = 2
+#: version of the rule that picks the hashed files and what of them is hashed (part of the
+#: code version, so keys of different rules never collide); 2: a study's adaptlr files leave
+#: out the method modules of optimizers it does not use; 3: as 2, hashing each file's code
+#: text (:func:`studies.source_text.code_text`: no comments, docstrings, blank lines or
+#: spacing) instead of its bytes
+KEY_SCHEME = 3
+
+_CODE_TEXT_SHA: dict[bytes, bytes] = {}   # sha256 of a file's bytes -> sha256 of its code text
+
+
+def content_digest(data: bytes, scheme: int = KEY_SCHEME) -> bytes:
+    """What the code version hashes of one file: sha256 of its bytes (rules 1-2) or of its
+    code text (rule 3 on)."""
+    raw = hashlib.sha256(data).digest()
+    if scheme < 3:
+        return raw
+    if raw not in _CODE_TEXT_SHA:
+        _CODE_TEXT_SHA[raw] = hashlib.sha256(code_text(data)).digest()
+    return _CODE_TEXT_SHA[raw]
 
 
 class SourceTree:
@@ -138,7 +159,8 @@ def _study_files(tree: SourceTree, module_rel: str) -> set[str]:
 
 def method_modules(study=None) -> tuple[set[str], set[str]]:
     """``(all, used)``: the registry's optimizer method modules (``adaptlr/optimizers/adadelta.py``
-    ...) and those of the optimizers ``study``'s grids name. A study that names anything the
+    ...) and those of the optimizers ``study``'s grids name (and its ``key_names``: a part of
+    a study covers the modules of the whole form, so its trials have the whole form's keys). A study that names anything the
     registry does not know (an oracle, torch) or no study: every method module is used."""
     from adaptlr.optimizers import registry
 
@@ -152,7 +174,7 @@ def method_modules(study=None) -> tuple[set[str], set[str]]:
     grids = getattr(study, "grids", None)
     if grids is None:
         return set(every.values()), set(every.values())
-    names = {o for g in grids() for o in g}
+    names = {o for g in grids() for o in g} | set(getattr(study, "key_names", ()))
     if not names <= set(every):
         return set(every.values()), set(every.values())
     return set(every.values()), {every[n] for n in names}
@@ -188,12 +210,13 @@ def hashed_files(study=None, tree: SourceTree | None = None, scheme: int = KEY_S
 
 
 def source_hash(study=None, tree: SourceTree | None = None, scheme: int = KEY_SCHEME) -> str:
-    """sha256 over (relative path, content) of :func:`hashed_files` (sorted by path)."""
+    """sha256 over (relative path, :func:`content_digest`) of :func:`hashed_files` (sorted
+    by path)."""
     tree = SourceTree() if tree is None else tree
     h = hashlib.sha256()
     for rel in hashed_files(study, tree, scheme):
         h.update(rel.encode() + b"\0")
-        h.update(hashlib.sha256(tree.read(rel)).digest())
+        h.update(content_digest(tree.read(rel), scheme))
     return h.hexdigest()
 
 

@@ -20,7 +20,7 @@ from .spec import SpecError, Study
 #: :func:`studies.expand.source_hash` leaves them out of the trial keys
 ENGINE_MODULES = frozenset({
     "spec", "expand", "store", "runner", "combine", "stats", "report", "provenance",
-    "cli", "registry", "api", "__main__", "summary", "claims", "rekey",
+    "cli", "registry", "api", "__main__", "summary", "claims", "rekey", "source_text",
 })
 
 

@@ -1,25 +1,32 @@
-"""Carry stored trials over to a new key rule when the code that computed them is unchanged.
+"""Carry stored trials over to new keys when the code that computed them is unchanged.
 
 The trial key holds a hash of the source files a study's results depend on
-(:func:`studies.expand.hashed_files`). When the *rule* that picks those files changes
-(:data:`studies.expand.KEY_SCHEME`; scheme 2 leaves out the method modules of optimizers
-a study does not use), or when a library change touches only files that a study's new
-rule leaves out (a vSGD fix, for the ADADELTA studies), the stored trials get other keys
-although the code that computed them is, file for file, the code the new key covers.
+(:func:`studies.expand.hashed_files`). When the *rule* that picks those files or what of
+them is hashed changes (:data:`studies.expand.KEY_SCHEME`: scheme 2 leaves out the method
+modules of optimizers a study does not use, scheme 3 hashes code text without comments and
+docstrings), or when a library change touches only files that a study's rule leaves out,
+the stored trials get other keys although the code that computed them is, file for file,
+the code the new key covers.
 
-:func:`rekey` proves that per trial and only then renames it. For a trial file of study S
-stored with code version ``c`` (scheme 1, the rule before 2026-11-23), it looks for a git
-commit ``R`` among ``revs`` such that:
+:func:`rekey` proves that per trial and only then carries it over. For a trial of study S
+stored with code version ``c`` (of scheme ``s``: 1 when ``c`` names none), it looks for a
+git commit ``R`` among ``revs`` such that:
 
-1. ``c`` is S's scheme-1 code version at ``R`` and the file's key is the key of its own
-   spec with ``c`` (the file is what commit R computes), and
-2. S's scheme-2 hash at ``R`` equals S's scheme-2 hash of the checkout now (every file
-   the new key covers is byte for byte the same), and the package version is the same,
+1. ``c`` is S's scheme-``s`` code version at ``R`` and the trial's key is the key of its
+   own spec with ``c`` (the trial is what commit R computes), and
+2. S's hash under the current scheme at ``R`` equals S's hash of the checkout now (every
+   file the new key covers is the same as the key rule sees it), and the package version
+   is the same,
 3. its spec is one of S's trials now.
 
-Then the trial is written under its new key with the current code version; the code
-version it was computed with stays in the attribute ``code_version_computed`` and the
-commit in ``rekeyed_from``. Anything else is left alone (and ``prune`` lists it as stale).
+Then the trial is carried: the ledger ``trials/carried.json`` (:mod:`studies.store`) maps
+its current key to the stored file, with ``R`` and the current code version, and every
+reader sees it under the current key, with the code version that computed it in the
+attribute ``code_version_computed`` and ``R`` in ``rekeyed_from``. The trial file itself is
+not rewritten (rewriting every stored study's files made a submission too large to land).
+Anything else is left alone (and ``prune`` lists it as stale). A trial carried earlier
+(a ledger key) is checked against the code version the ledger gave it and carried from
+the same file.
 """
 from __future__ import annotations
 
@@ -30,8 +37,18 @@ from . import store
 from .expand import (SourceTree, code_version, expand, keyed, source_hash, trial_key)
 
 
+def _scheme(code: dict) -> int | None:
+    """The key rule a stored code version was made under (None: not a code version)."""
+    if set(code) == {"adaptlr", "source_sha256"}:
+        return 1
+    if set(code) == {"adaptlr", "key_scheme", "source_sha256"} and isinstance(
+            code["key_scheme"], int):
+        return code["key_scheme"]
+    return None
+
+
 def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
-    """Re-key the trials of ``study`` in ``out`` that the proof above carries over.
+    """Carry over the trials of ``study`` in ``out`` that the proof above covers.
 
     Returns ``{"rekeyed": [(old key, new key, rev)], "current": n, "left": [(key, why)]}``;
     with ``apply=False`` nothing is written (a dry run).
@@ -39,9 +56,15 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
     now = code_version(study)
     wanted = {k for k, _ in keyed(expand(study), now)}
     trees = {rev: SourceTree(rev) for rev in revs}
-    v1 = {rev: source_hash(study, t, scheme=1) for rev, t in trees.items()}
-    v2 = {rev: source_hash(study, t, scheme=2) for rev, t in trees.items()}
+    hashes: dict[tuple[str, int], str] = {}
+
+    def at(rev: str, scheme: int) -> str:
+        if (rev, scheme) not in hashes:
+            hashes[rev, scheme] = source_hash(study, trees[rev], scheme=scheme)
+        return hashes[rev, scheme]
+
     res: dict = {"rekeyed": [], "current": 0, "left": []}
+    carry: dict[str, tuple[str, str, dict]] = {}
     for key in sorted(store.finished_keys(out)):
         if key in wanted:
             res["current"] += 1
@@ -59,19 +82,19 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
         if code.get("adaptlr") != now["adaptlr"]:
             res["left"].append((key, f"package version {code.get('adaptlr')} != {now['adaptlr']}"))
             continue
-        rev = next((r for r in revs if set(code) == {"adaptlr", "source_sha256"}
-                    and code["source_sha256"] == v1[r]), None)
+        scheme = _scheme(code)
+        rev = None if scheme is None else next(
+            (r for r in revs if code["source_sha256"] == at(r, scheme)), None)
         if rev is None:
             res["left"].append((key, f"computed at none of {revs}"))
             continue
-        if v2[rev] != now["source_sha256"]:
+        if at(rev, now["key_scheme"]) != now["source_sha256"]:
             res["left"].append((key, f"files its new key covers changed since {rev}"))
             continue
+        if new in carry:        # two stored trials of one spec (a rerun and a carry-over)
+            continue
         res["rekeyed"].append((key, new, rev))
-        if apply:
-            ds.attrs.update({"key": new, "code_version": json.dumps(now, sort_keys=True),
-                             "code_version_computed": json.dumps(code, sort_keys=True),
-                             "rekeyed_from": str(rev)})
-            store.atomic_write_dataset(ds, store.trial_path(out, new))
-            store.trial_path(out, key).unlink()
+        carry[new] = (store.stored_path(out, key).stem, str(rev), now)
+    if apply and carry:
+        store.write_carried(out, carry)
     return res

@@ -101,6 +101,10 @@ class Study:
         in its problem's grid has status ``excluded`` (not ``missing``: it is not part of
         the design). A quick form that sets ``optimizers`` and not ``problem_optimizers``
         uses its ``optimizers`` for every problem.
+    key_names : set by :meth:`restricted`, not by a study: the optimizer names of the form
+        a part was cut from. The code version covers their method modules too
+        (:func:`studies.expand.method_modules`), so the trials of a part (``--only``,
+        ``--problems``) get the whole form's keys and a later full run reuses them.
     """
 
     name: str
@@ -125,6 +129,7 @@ class Study:
     internal: bool = False
     max_workers: int | None = None
     problem_optimizers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    key_names: frozenset = frozenset()
 
     def grid(self, problem: str) -> Mapping[str, Any]:
         """The optimizers' grid of ``problem`` (``problem_optimizers`` or ``optimizers``)."""
@@ -173,7 +178,9 @@ class Study:
         opts = _restricted_grid(self.optimizers, only, overrides)
         per_problem = {p: _restricted_grid(g, only, overrides)
                        for p, g in self.problem_optimizers.items()}
-        changes: dict[str, Any] = {"optimizers": opts, "problem_optimizers": per_problem}
+        changes: dict[str, Any] = {"optimizers": opts, "problem_optimizers": per_problem,
+                                   "key_names": frozenset(self.key_names).union(
+                                       *(set(g) for g in self.grids()))}
         if problems:
             unknown = [p for p in problems if p not in self.problems]
             if unknown:

@@ -16,6 +16,21 @@ A trial file holds the trial's variables (named dims) and the attributes ``key``
 ``spec`` (JSON), ``code_version`` (JSON), ``status`` (``ok``/``diverged``/``failed``),
 ``message``, ``wall_time``, ``worker``, ``finished``. Its existence means "done": a rerun
 skips it.
+
+``OUT/trials/carried.json`` is the carry-over ledger of :mod:`studies.rekey`: trials that
+are stored under an older key but proved to be what the current code computes. It maps a
+current key to the stored file's key, with the commit that proved it and the current
+code version, so a carry-over writes a line of JSON instead of a copy of the trial (a
+re-keying of every stored study rewrote about 120 MB of netCDF before)::
+
+    {"versions": [<code version>, ...],
+     "trials": {<current key>: {"stored": <key of the file>, "rev": <commit>,
+                                 "version": <index into versions>}}}
+
+:func:`finished_keys`, :func:`read_trial` and :func:`trial_status` see a carried key as a
+stored trial; :func:`read_trial` gives it its current key and code version and keeps the
+code version that computed it in ``code_version_computed`` and the commit in
+``rekeyed_from``. A trial file stored under the key itself (a rerun) takes precedence.
 """
 from __future__ import annotations
 
@@ -30,6 +45,7 @@ import xarray as xr
 
 TRIALS = "trials"
 TMP_PREFIX = ".tmp-"
+CARRIED = "carried.json"
 
 
 class OutputDirError(OSError):
@@ -107,22 +123,100 @@ def atomic_write_bytes(data: bytes, path: Path) -> Path:
 
 
 def trial_path(out: Path, key: str) -> Path:
+    """Where the trial file of ``key`` is written (see :func:`stored_path` for reading)."""
     return Path(out) / TRIALS / f"{key}.nc"
 
 
-def finished_keys(out: Path) -> set[str]:
-    """Keys of every trial file present in ``out/trials`` (temporaries excluded)."""
+def file_keys(out: Path) -> set[str]:
+    """Keys of the trial files present in ``out/trials`` (temporaries excluded)."""
     d = Path(out) / TRIALS
     if not d.is_dir():
         return set()
     return {p.stem for p in d.glob("*.nc") if not p.name.startswith(TMP_PREFIX)}
 
 
+class LedgerError(ValueError):
+    """``trials/carried.json`` is not a carry-over ledger (corrupt or hand-edited)."""
+
+
+def read_carried(out: Path) -> dict:
+    """The carry-over ledger of ``out`` (module docstring); empty if there is none."""
+    p = Path(out) / TRIALS / CARRIED
+    if not p.is_file():
+        return {"versions": [], "trials": {}}
+    try:
+        led = json.loads(p.read_text())
+        versions, trials = led["versions"], led["trials"]
+        for k, e in trials.items():
+            if not (isinstance(e["stored"], str) and isinstance(e["rev"], str)
+                    and 0 <= int(e["version"]) < len(versions)):
+                raise ValueError(k)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LedgerError(f"{str(p)!r} is not a carry-over ledger ({type(e).__name__}: {e}); "
+                          "allowed: the JSON studies.rekey writes; restore it from git or "
+                          "delete it (its trials then count as stale)") from None
+    return led
+
+
+def write_carried(out: Path, entries: dict[str, tuple[str, str, dict]], *,
+                  drop: set[str] = frozenset()) -> Path:
+    """Add ``{current key: (stored key, rev, code version)}`` to the ledger of ``out`` and
+    remove the keys in ``drop``; written atomically, keys sorted (small, stable diffs)."""
+    led = read_carried(out)
+    versions = [json.dumps(v, sort_keys=True) for v in led["versions"]]
+    trials = {k: e for k, e in led["trials"].items() if k not in drop}
+    for key, (stored, rev, code) in entries.items():
+        text = json.dumps(code, sort_keys=True)
+        if text not in versions:
+            versions.append(text)
+        trials[key] = {"stored": stored, "rev": rev, "version": versions.index(text)}
+    used = sorted({e["version"] for e in trials.values()})
+    remap = {old: new for new, old in enumerate(used)}
+    for e in trials.values():
+        e["version"] = remap[e["version"]]
+    led = {"versions": [json.loads(versions[i]) for i in used],
+           "trials": dict(sorted(trials.items()))}
+    path = Path(out) / TRIALS / CARRIED
+    if not led["trials"]:
+        path.unlink(missing_ok=True)
+        return path
+    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(e, sort_keys=True)}"
+                      for k, e in led["trials"].items())
+    text = ('{\n "versions": ' + json.dumps(led["versions"], sort_keys=True)
+            + ',\n "trials": {\n' + rows + "\n }\n}\n")
+    return atomic_write_bytes(text.encode(), path)
+
+
+def _resolve(out: Path, key: str) -> tuple[Path, dict | None]:
+    """(file to read, ledger entry or None) of a finished trial ``key``."""
+    own = trial_path(out, key)
+    if own.is_file():
+        return own, None
+    led = read_carried(out)
+    e = led["trials"].get(key)
+    if e is None:
+        return own, None       # not stored: the caller's open raises FileNotFoundError
+    return trial_path(out, e["stored"]), {**e, "code": led["versions"][e["version"]]}
+
+
+def stored_path(out: Path, key: str) -> Path:
+    """The file that holds trial ``key`` (its own, or the one the ledger carries it from)."""
+    return _resolve(out, key)[0]
+
+
+def finished_keys(out: Path) -> set[str]:
+    """Keys of every stored trial: the trial files in ``out/trials`` (temporaries excluded)
+    and the ledger's carried keys whose file is there."""
+    files = file_keys(out)
+    carried = {k for k, e in read_carried(out)["trials"].items() if e["stored"] in files}
+    return files | carried
+
+
 def trial_status(out: Path, key: str) -> str:
     """The stored status of one trial (reads only the file's attributes)."""
     import netCDF4
 
-    with netCDF4.Dataset(trial_path(out, key)) as nc:
+    with netCDF4.Dataset(stored_path(out, key)) as nc:
         return str(nc.getncattr("status"))
 
 
@@ -168,6 +262,13 @@ def write_trial(out: Path, result: dict) -> Path:
 
 
 def read_trial(out: Path, key: str) -> xr.Dataset:
-    """Load one stored trial fully into memory (the file is closed afterwards)."""
-    with xr.open_dataset(trial_path(out, key), engine="netcdf4") as ds:
-        return ds.load()
+    """Load one stored trial fully into memory (the file is closed afterwards); a carried
+    trial gets its current key and code version (module docstring)."""
+    path, entry = _resolve(out, key)
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        ds = ds.load()
+    if entry is not None:
+        computed = ds.attrs.get("code_version_computed", ds.attrs["code_version"])
+        ds.attrs.update({"key": key, "code_version": json.dumps(entry["code"], sort_keys=True),
+                         "code_version_computed": computed, "rekeyed_from": entry["rev"]})
+    return ds

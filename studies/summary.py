@@ -27,7 +27,7 @@ from .claims import claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .report import _fmt, find_setting
-from .store import atomic_write_bytes, finished_keys, trial_path
+from .store import atomic_write_bytes, finished_keys, stored_path
 
 #: reading order of the report (studies not listed follow alphabetically)
 ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1",
@@ -85,7 +85,7 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict]:
     for k, s in trials:
         if k in done:
             try:
-                with netCDF4.Dataset(trial_path(out, k)) as nc:
+                with netCDF4.Dataset(stored_path(out, k)) as nc:
                     w = float(nc.getncattr("wall_time"))
             except (OSError, AttributeError, ValueError):
                 continue

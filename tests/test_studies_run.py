@@ -563,7 +563,7 @@ def test_rekey_carries_over_only_trials_whose_covered_code_is_unchanged(tmp_path
         def read(self, rel):
             return self._edits.get(rel, self._base.read(rel))
 
-    edit = lambda rel: {rel: ex.SourceTree().read(rel) + b"\n# edit\n"}   # noqa: E731
+    edit = lambda rel: {rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"}   # noqa: E731
     trees = {"A": Tree(), "B": Tree(edit("adaptlr/optimizers/vsgd.py")),
              "C": Tree(edit("adaptlr/optimizers/sgd.py"))}
     monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
@@ -587,14 +587,57 @@ def test_rekey_carries_over_only_trials_whose_covered_code_is_unchanged(tmp_path
     assert not res["rekeyed"] and "changed since B" in res["left"][0][1]
     monkeypatch.undo()
     monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
+    files = {p.name: p.read_bytes() for p in (tmp_path / store.TRIALS).glob("*.nc")}
     res = rk.rekey(st, tmp_path, ["B"], apply=True)
     new_keys = {k for _, k, _ in res["rekeyed"]}
-    assert store.finished_keys(tmp_path) == new_keys and len(new_keys) == n
+    old_keys = {k for k, _, _ in res["rekeyed"]}
+    assert len(new_keys) == n and store.finished_keys(tmp_path) == old_keys | new_keys
+    # carried in the ledger: no trial file rewritten, renamed or added
+    assert {p.name: p.read_bytes() for p in (tmp_path / store.TRIALS).glob("*.nc")} == files
+    assert store.file_keys(tmp_path) == old_keys
     cur = {k for k, _ in ex.keyed(ex.expand(st), ex.code_version(st))}
     assert new_keys <= cur
-    t = store.read_trial(tmp_path, sorted(new_keys)[0])
+    k0 = sorted(new_keys)[0]
+    t = store.read_trial(tmp_path, k0)
+    assert t.attrs["key"] == k0 and json.loads(t.attrs["code_version"]) == ex.code_version(st)
     assert t.attrs["rekeyed_from"] == "B" and json.loads(t.attrs["code_version_computed"]) == old
+    assert store.trial_status(tmp_path, k0) == t.attrs["status"]
     ds = api.build_dataset(st, tmp_path, quick=False, device="cpu", alpha=0.01, test="wilcoxon",
                            correction=None, code=ex.code_version(st))
     assert (ds["status"].values != "missing").all()
     assert rk.rekey(st, tmp_path, ["B"])["current"] == n   # idempotent
+    # the files the ledger reads are not stale; a ledger line of a spec outside the study is
+    monkeypatch.setattr(api, "code_version", ex.code_version)   # not the module's fixed one
+    _, stale, kept = api.stale_trials(st, tmp_path)
+    assert not stale and kept == n and not api.stale_carried(st, tmp_path)
+    store.write_carried(tmp_path, {"f" * 64: (sorted(old_keys)[0], "B", old)})
+    assert api.stale_carried(st, tmp_path) == ["f" * 64]
+    # a rerun stored under the current key takes precedence over the carried file
+    key, spec = next((k, s) for k, s in ex.keyed(ex.expand(st), ex.code_version(st)) if k == k0)
+    rerun = execute(st.trial, key, spec, ex.code_version(st))
+    rerun["message"] = "rerun"
+    store.write_trial(tmp_path, rerun)
+    t = store.read_trial(tmp_path, k0)
+    assert t.attrs["message"] == "rerun" and "rekeyed_from" not in t.attrs
+
+
+def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_path):
+    from studies import store
+
+    store.ensure_writable(tmp_path)
+    (tmp_path / store.TRIALS).mkdir(exist_ok=True)
+    led = tmp_path / store.TRIALS / store.CARRIED
+    for bad in ("{", '{"versions": [], "trials": {"k": {"stored": "a", "rev": "r", "version": 0}}}',
+                '{"trials": {}}'):
+        led.write_text(bad)
+        with pytest.raises(store.LedgerError, match=r"carried\.json.*is not a carry-over ledger"
+                                                    r".*restore it from git"):
+            store.finished_keys(tmp_path)
+    led.unlink()
+    store.write_carried(tmp_path, {"k1": ("a" * 64, "HEAD", {"x": 1}), "k0": ("b" * 64, "HEAD", {"x": 1})})
+    text = led.read_text()
+    assert text.index('"k0"') < text.index('"k1"') and text.count("\n") == 7   # one line a trial
+    assert store.read_carried(tmp_path)["versions"] == [{"x": 1}]
+    assert store.finished_keys(tmp_path) == set()          # their files are not there
+    store.write_carried(tmp_path, {}, drop={"k0", "k1"})
+    assert not led.exists()

@@ -154,7 +154,7 @@ def test_study_code_version_covers_its_module_and_imported_helpers_only(tmp_path
     assert h() == h0                      # another study: keys unchanged
     seen = {h0}
     for f in ("study_a.py", "helper.py", "deep.py", "lazy.py"):
-        (fake_s / f).write_text((fake_s / f).read_text() + "# edit\n")
+        (fake_s / f).write_text((fake_s / f).read_text() + "EDITED = 1\n")
         assert h() not in seen, f          # its own code, direct, transitive and lazy imports
         seen.add(h())
     (fake_a / "m.py").write_text("x = 2\n")
@@ -268,7 +268,7 @@ def test_unused_method_module_edit_keeps_keys_used_one_changes_them():
     assert ex.source_hash(st, _EditedTree()) == now
     for rel, same in (("adaptlr/optimizers/vsgd.py", True), ("adaptlr/optimizers/sgd.py", False),
                       ("adaptlr/mlp/training.py", False)):
-        edited = _EditedTree({rel: ex.SourceTree().read(rel) + b"\n# edit\n"})
+        edited = _EditedTree({rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"})
         assert (ex.source_hash(st, edited) == now) == same, rel
         assert ex.source_hash(st, edited, scheme=1) != ex.source_hash(st, scheme=1), rel
 
@@ -276,3 +276,17 @@ def test_unused_method_module_edit_keeps_keys_used_one_changes_them():
 def test_rekey_source_tree_names_a_bad_revision():
     with pytest.raises(SpecError, match=r"--from 'no-such-rev' is not a git commit.*allowed: a commit"):
         ex.SourceTree("no-such-rev")
+
+
+def test_a_part_of_a_study_has_the_whole_forms_code_version_and_keys():
+    """--only/--problems cut the grids; the key must not see the cut (it did, with key rule
+    2, when the test ran alone: an '--only sgd' part hashed sgd.py but not momentum.py)."""
+    from studies import api
+
+    whole = api.prepare("selftest")
+    for part in (api.prepare("selftest", only=["sgd"]), api.prepare("selftest", only=["sgd"], seeds=[0]),
+                 api.prepare("selftest", problems=["ls-d8"])):
+        assert ex.code_version(part) == ex.code_version(whole)
+        code = ex.code_version(part)
+        assert {k for k, _ in ex.keyed(ex.expand(part), code)} <= {
+            k for k, _ in ex.keyed(ex.expand(whole), ex.code_version(whole))}
