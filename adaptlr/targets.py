@@ -25,7 +25,8 @@ division by zero gives inf/NaN as IEEE 754 says instead of raising
 detected and reported as divergence or a non-finite gradient), and it is what lets LLVM
 vectorise loops that divide: with Numba's default ("python") error model every division
 carries a zero test and a branch, and the serial AdaDelta kernel ran 4.3x slower
-(5.3 ms against 1.26 ms per step on 648,010 float32 elements, this 2-core machine).
+(5.3 ms against 1.26 ms per step on the MNIST 784-500-300-10 network's float32
+parameters, this 2-core machine; the network has 545,810, not the 648,010 this said before).
 """
 from __future__ import annotations
 

@@ -260,7 +260,7 @@ def _kernel_for_size(opt, step_flat, n_params):
     every product. Measured on this 2-core machine (MNIST 784-500-300-10, minibatch 100,
     AdaDelta, float32): 10.5 s per epoch with the parallel step, 3.2-3.5 s with the
     serial one, although the parallel step alone is 1.9x faster (0.67 against 1.26 ms
-    on 648,010 parameters). Small networks and online training (batch size 1) gain too:
+    on the network's 545,810 parameters, miscounted as 648,010 here before). Small networks and online training (batch size 1) gain too:
     there a parallel launch costs more than the step. ``n_params`` is kept for callers.
     """
     serial = getattr(opt, "step_flat_serial", None)

@@ -38,10 +38,11 @@ slowStartConst = d/10), multiplies the curvature average h by C as well (C_h = C
 Both overestimates shrink eta = r/h, so the code's slow start is stronger: eta starts
 about C^2 (not C) below its settled value and both decay as tau grows. Default
 ``C_h = None`` (= C), the code that produced the paper's MNIST numbers; measured on
-MNIST M1 (data/results/vsgd-tables-slow-start.md), the text form left vSGD-l bimodal
+MNIST M1 (data/results/vsgd-tables/vsgd-tables-slow-start.md), the text form left vSGD-l bimodal
 over seeds (2.7 +- 2.8% training error, 10 seeds), the code form 0.19 +- 0.01% (paper
 0.18%). vSGD-b/g take the same option for their element-wise h (the Torch code has no
 b/g variant, so there the paper's text is the only source besides this analogy).
+
 tau0 (the paper is silent): the authors' code starts the memory short, py-optim
 with ``taus = 2`` (its source shows ``* self.init_samples`` commented out) and the
 Torch d-vsgd with ``taus = 1``, updated to about 2 before its first average, so
@@ -114,7 +115,6 @@ def kernel_hyper(values: dict) -> VSGDHyper:
     C, C_h = values["C"], values["C_h"]
     return VSGDHyper(float(values["n0"]), 0.0 if C is None else float(C), float(values["eps"]),
                      float(values["tau0"]), 0.0 if C_h is None else float(C_h))
-
 
 
 # ----------------------------------------------------------------------------- vsgd-l
@@ -254,6 +254,7 @@ def _python_step_flat(blocked, global_: bool):
             app(x, g, curv, gsq, hv, st, lo, hi, sc[b, 0], sc[b, 1], sc[b, 2], sc[b, 3], hp, t, nbatch)
 
     return SimpleNamespace(**{**vars(blocked), "step_flat": vsgd_blocked_step_flat})
+
 
 VSGD_L_SLOTS = ("g", "v", "h", "tau", "eta")
 VSGD_B_SLOTS = ("g", "h")
