@@ -183,11 +183,11 @@ def _cmd_rekey(a) -> int:
     from pathlib import Path
 
     from .api import default_out, prepare
-    from .rekey import rekey
+    from .rekey import full_commit, rekey
 
     st = prepare(a.name)
     out = Path(a.out) if a.out else default_out(st.name, False)
-    res = rekey(st, out, a.revs, apply=a.yes)
+    res = rekey(st, out, [full_commit(r) for r in a.revs], apply=a.yes)
     for old, new, rev in res["rekeyed"]:
         print(f"{'rekeyed' if a.yes else 'can rekey'}: {old} -> {new} (computed at {rev})")
     for key, why in res["left"]:

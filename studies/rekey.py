@@ -31,10 +31,20 @@ the same file.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from . import store
 from .expand import (SourceTree, code_version, expand, keyed, source_hash, trial_key)
+
+
+def full_commit(rev: str) -> str:
+    """The full hash of commit ``rev`` of the checkout (what the ledger records), or ``rev``
+    itself where git cannot resolve it (:class:`~studies.expand.SourceTree` then names it)."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet",
+                          f"{rev}^{{commit}}"], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else rev
 
 
 def _scheme(code: dict) -> int | None:
@@ -65,9 +75,13 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
 
     res: dict = {"rekeyed": [], "current": 0, "left": []}
     carry: dict[str, tuple[str, str, dict]] = {}
+    carried_from = {e["stored"] for k, e in store.read_carried(out)["trials"].items()
+                    if k in wanted}
     for key in sorted(store.finished_keys(out)):
         if key in wanted:
             res["current"] += 1
+            continue
+        if key in carried_from:     # the file of a current carried key: nothing to do
             continue
         ds = store.read_trial(out, key)
         spec = json.loads(ds.attrs["spec"])
