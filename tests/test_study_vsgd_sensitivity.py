@@ -64,6 +64,26 @@ def test_best_setting_is_lowest_mean_and_skips_diverged(tmp_path):
     assert "| M0 | sgd | 3 | 1 | {'eta0': 10.0} | 7.50% |" in md
 
 
+def test_tuning_companion_counts_matching_and_dominating_settings_by_hand(tmp_path):
+    """vSGD-l at 9% test error, 4.5% train: sgd eta0=10 (7.5% test, 3.75% train) matches it
+    and dominates it; eta0=0.1 (11%) does not match; eta0=1.0 diverged (neither)."""
+    import studies.vsgd_sensitivity_report as R
+
+    ds = _fake([[0.10, 0.12], [0.05, np.nan], [0.08, 0.07], [0.09, 0.09]],
+               [["ok", "ok"], ["ok", "diverged"], ["ok", "ok"], ["ok", "ok"]])
+    rows = R.tuning_rows(ds, "M0")
+    assert "| sgd | 2 / 3 | 7.50% | 1 (33%) |" in rows
+    assert "| vsgd-l | 4.50% | 9.00% | 3 | 1 | 1 |" in rows
+    (md,) = R.extra_report(ds, tmp_path)
+    assert md.name == "vsgd-sensitivity-tuning.md" and "| sgd | 2 / 3 |" in md.read_text()
+    # no finished vSGD variant: nothing to compare with, said plainly
+    ds2 = _fake([[0.10, 0.12], [0.05, 0.06], [0.08, 0.07], [np.nan, np.nan]],
+                [["ok", "ok"], ["ok", "ok"], ["ok", "ok"], ["missing", "missing"]])
+    assert R.tuning_rows(ds2, "M0") == []
+    (md,) = R.extra_report(ds2, tmp_path)
+    assert "No vSGD variant has finished" in md.read_text()
+
+
 def test_quick_form_end_to_end(tmp_path):
     ds = run_quick(M.STUDY, tmp_path, only=["sgd", "vsgd-l"])   # compile time: see tables test
     assert ds.sizes["setting"] == 7
