@@ -16,7 +16,10 @@ docstrings, blank lines and spacing, so such edits keep every key): every
 of them when a grid names something the registry does not know, an oracle or torch), and
 the study's own code under ``studies/``: the module that declares it and every ``studies``
 module it imports, found by reading the ``import`` statements of the source (also those
-inside functions), transitively (relative path and code, sorted by path). A part of a
+inside functions), transitively (relative path and code, sorted by path). Since rule 4
+the code version splits that hash into the shared files and one digest per method module,
+and a trial's key covers the shared part and its own optimizer's method module only
+(:func:`trial_code`), so a vSGD fix keeps the keys of the SGD trials in a vSGD study. A part of a
 study (``--only``, ``--problems``) covers the method modules of the whole form
 (``Study.key_names``), so its trials have the whole form's keys. Any change of code in
 the library (but a method module the study does not use) or in a study's code therefore
@@ -34,7 +37,8 @@ changes whenever anything is committed (the trial files themselves, a README lin
 key holding it would make committed results unusable for resuming; the commit and the
 dirty flag are stored in the provenance attributes instead. Key rule 1 (trials stored
 before 2026-11-23) hashed the bytes of every file of ``adaptlr/``, rule 2 (until
-2026-12-02) the bytes of the files rule 3 covers; :mod:`studies.rekey` carries such trials
+2026-12-02) the bytes of the files rule 3 covers, rule 3 (2026-12-02) their code text in
+one hash for the whole study; :mod:`studies.rekey` carries such trials
 over where every file the new rule covers is unchanged, in a ledger beside the files.
 Canonical JSON: ``sort_keys=True``, separators ``(",", ":")``, floats written by
 ``repr`` (shortest round-trip), ``allow_nan=False``.
@@ -73,8 +77,9 @@ def _roots() -> dict[str, Path]:
 #: code version, so keys of different rules never collide); 2: a study's adaptlr files leave
 #: out the method modules of optimizers it does not use; 3: as 2, hashing each file's code
 #: text (:func:`studies.source_text.code_text`: no comments, docstrings, blank lines or
-#: spacing) instead of its bytes
-KEY_SCHEME = 3
+#: spacing) instead of its bytes; 4: as 3, and a trial's key covers the method module of its
+#: own optimizer only (:func:`trial_code`)
+KEY_SCHEME = 4
 
 _CODE_TEXT_SHA: dict[bytes, bytes] = {}   # sha256 of a file's bytes -> sha256 of its code text
 
@@ -157,20 +162,29 @@ def _study_files(tree: SourceTree, module_rel: str) -> set[str]:
     return seen
 
 
+def method_map() -> dict[str, str]:
+    """``{optimizer name: its method module}`` of the registry (``adaptlr/optimizers/sgd.py``
+    ...); empty for a library outside the checkout (tests' fake trees: no exclusions)."""
+    from adaptlr.optimizers import registry
+
+    root = _roots()["adaptlr"]
+    out = {}
+    for n in registry.names():
+        f = Path(registry.get(n).module.__file__).resolve()
+        if root not in f.parents:
+            return {}
+        out[n] = "adaptlr/" + f.relative_to(root).as_posix()
+    return out
+
+
 def method_modules(study=None) -> tuple[set[str], set[str]]:
     """``(all, used)``: the registry's optimizer method modules (``adaptlr/optimizers/adadelta.py``
     ...) and those of the optimizers ``study``'s grids name (and its ``key_names``: a part of
     a study covers the modules of the whole form, so its trials have the whole form's keys). A study that names anything the
     registry does not know (an oracle, torch) or no study: every method module is used."""
-    from adaptlr.optimizers import registry
-
-    root = _roots()["adaptlr"]
-    every = {}
-    for n in registry.names():
-        f = Path(registry.get(n).module.__file__).resolve()
-        if root not in f.parents:        # a library elsewhere (tests' fake trees): no exclusions
-            return set(), set()
-        every[n] = "adaptlr/" + f.relative_to(root).as_posix()
+    every = method_map()
+    if not every:                         # a library elsewhere (tests' fake trees): no exclusions
+        return set(), set()
     grids = getattr(study, "grids", None)
     if grids is None:
         return set(every.values()), set(every.values())
@@ -209,15 +223,63 @@ def hashed_files(study=None, tree: SourceTree | None = None, scheme: int = KEY_S
     return out
 
 
+def _files_hash(files, tree, scheme: int) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0")
+        h.update(content_digest(tree.read(rel), scheme))
+    return h.hexdigest()
+
+
 def source_hash(study=None, tree: SourceTree | None = None, scheme: int = KEY_SCHEME) -> str:
     """sha256 over (relative path, :func:`content_digest`) of :func:`hashed_files` (sorted
     by path)."""
     tree = SourceTree() if tree is None else tree
-    h = hashlib.sha256()
-    for rel in hashed_files(study, tree, scheme):
-        h.update(rel.encode() + b"\0")
-        h.update(content_digest(tree.read(rel), scheme))
-    return h.hexdigest()
+    return _files_hash(hashed_files(study, tree, scheme), tree, scheme)
+
+
+def code_at(study=None, tree: SourceTree | None = None, scheme: int = KEY_SCHEME) -> dict:
+    """The code version of ``study`` under key rule ``scheme`` for the files of ``tree``
+    (default: the checkout); :func:`code_version` is the current rule's.
+
+    Rule 1: ``{"adaptlr", "source_sha256"}``; rules 2-3 add ``key_scheme``; rule 4 splits
+    the hash: ``source_sha256`` covers :func:`hashed_files` but the method modules, and
+    ``methods`` maps each optimizer the study uses to the digest of its method module, of
+    which a trial's key takes its own (:func:`trial_code`)."""
+    import adaptlr
+
+    tree = SourceTree() if tree is None else tree
+    if scheme < 4:
+        code = {"adaptlr": adaptlr.__version__, "source_sha256": source_hash(study, tree, scheme)}
+        if scheme >= 2:
+            code["key_scheme"] = scheme
+        return code
+    files = hashed_files(study, tree, scheme)
+    every = method_map()
+    modules = set(every.values())
+    methods = {n: content_digest(tree.read(f), scheme).hex() for n, f in sorted(every.items())
+               if f in files}
+    return {"adaptlr": adaptlr.__version__, "key_scheme": scheme,
+            "source_sha256": _files_hash([f for f in files if f not in modules], tree, scheme),
+            "methods": methods}
+
+
+def trial_code(spec: dict, code: dict) -> dict:
+    """The part of a study's code version that the key of trial ``spec`` covers: all of it
+    before rule 4; from rule 4 the shared part and the digest of the trial's own optimizer's
+    method module (``method_sha256``). A trial of a name outside the registry (an oracle,
+    torch) covers every method module the study's code version holds. A method module only
+    computes its own method and a trial function builds only its own optimizer, so a change
+    to one method re-keys that method's trials only (a vSGD fix keeps the baselines' keys of
+    the vSGD studies)."""
+    if "methods" not in code:
+        return code
+    out = {k: v for k, v in code.items() if k != "methods"}
+    m = code["methods"]
+    opt = spec.get("optimizer")
+    out["method_sha256"] = (m[opt] if opt in m else
+                            hashlib.sha256(canonical_json(m).encode()).hexdigest())
+    return out
 
 
 def _study_module_file(study) -> Path | None:
@@ -244,23 +306,23 @@ def git_info() -> tuple[str, bool]:
 
 
 def code_version(study=None) -> dict:
-    """``{"adaptlr": version, "source_sha256": hex}`` of ``study`` (see the module docstring;
-    without a study: the library and every study module).
+    """``{"adaptlr": version, "key_scheme": n, "source_sha256": hex, "methods": {...}}`` of
+    ``study`` under the current key rule (:func:`code_at`; see the module docstring; without
+    a study: the library and every study module).
 
     Read afresh at each call (milliseconds): a run computes it once at its start and uses
     that one version for every key, the trial files and the provenance, so a long-lived
     session that edits the code never reuses results of the old code.
     """
-    import adaptlr
-
-    return {"adaptlr": adaptlr.__version__, "key_scheme": KEY_SCHEME,
-            "source_sha256": source_hash(study)}
+    return code_at(study)
 
 
 def trial_key(spec: dict, code: dict | None = None) -> str:
-    """sha256 hex digest of the canonical JSON of ``{"spec": spec, "code": code}``."""
+    """sha256 hex digest of the canonical JSON of ``{"spec": spec, "code": c}``, ``c`` the
+    part of the study's code version ``code`` that covers this trial (:func:`trial_code`)."""
     code = code_version() if code is None else code
-    return hashlib.sha256(canonical_json({"spec": spec, "code": code}).encode()).hexdigest()
+    return hashlib.sha256(canonical_json({"spec": spec, "code": trial_code(spec, code)})
+                          .encode()).hexdigest()
 
 
 def setting_label(optimizer: str, hyper: dict) -> str:

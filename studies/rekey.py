@@ -4,7 +4,7 @@ The trial key holds a hash of the source files a study's results depend on
 (:func:`studies.expand.hashed_files`). When the *rule* that picks those files or what of
 them is hashed changes (:data:`studies.expand.KEY_SCHEME`: scheme 2 leaves out the method
 modules of optimizers a study does not use, scheme 3 hashes code text without comments and
-docstrings), or when a library change touches only files that a study's rule leaves out,
+docstrings, scheme 4 gives each trial the method module of its own optimizer only), or when a library change touches only files that a study's rule leaves out,
 the stored trials get other keys although the code that computed them is, file for file,
 the code the new key covers.
 
@@ -14,9 +14,12 @@ git commit ``R`` among ``revs`` such that:
 
 1. ``c`` is S's scheme-``s`` code version at ``R`` and the trial's key is the key of its
    own spec with ``c`` (the trial is what commit R computes), and
-2. S's hash under the current scheme at ``R`` equals S's hash of the checkout now (every
-   file the new key covers is the same as the key rule sees it), and the package version
-   is the same,
+2. S's code version under the current scheme at ``R`` equals S's code version of the
+   checkout now (every file the new key covers is the same as the key rule sees it), and
+   the package version is the same,
+
+where, from rule 4 on, "code version" means the part of it that covers this trial
+(:func:`studies.expand.trial_code`: the shared files and the trial's own method module),
 3. its spec is one of S's trials now.
 
 Then the trial is carried: the ledger ``trials/carried.json`` (:mod:`studies.store`) maps
@@ -35,7 +38,7 @@ import subprocess
 from pathlib import Path
 
 from . import store
-from .expand import (SourceTree, code_version, expand, keyed, source_hash, trial_key)
+from .expand import SourceTree, code_at, code_version, expand, keyed, trial_code, trial_key
 
 
 def full_commit(rev: str) -> str:
@@ -51,9 +54,13 @@ def _scheme(code: dict) -> int | None:
     """The key rule a stored code version was made under (None: not a code version)."""
     if set(code) == {"adaptlr", "source_sha256"}:
         return 1
-    if set(code) == {"adaptlr", "key_scheme", "source_sha256"} and isinstance(
-            code["key_scheme"], int):
-        return code["key_scheme"]
+    s = code.get("key_scheme")
+    if not isinstance(s, int) or isinstance(s, bool):
+        return None
+    if set(code) == {"adaptlr", "key_scheme", "source_sha256"} and 2 <= s <= 3:
+        return s
+    if set(code) == {"adaptlr", "key_scheme", "source_sha256", "methods"} and s >= 4:
+        return s
     return None
 
 
@@ -66,12 +73,12 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
     now = code_version(study)
     wanted = {k for k, _ in keyed(expand(study), now)}
     trees = {rev: SourceTree(rev) for rev in revs}
-    hashes: dict[tuple[str, int], str] = {}
+    codes: dict[tuple[str, int], dict] = {}
 
-    def at(rev: str, scheme: int) -> str:
-        if (rev, scheme) not in hashes:
-            hashes[rev, scheme] = source_hash(study, trees[rev], scheme=scheme)
-        return hashes[rev, scheme]
+    def at(rev: str, scheme: int) -> dict:
+        if (rev, scheme) not in codes:
+            codes[rev, scheme] = code_at(study, trees[rev], scheme=scheme)
+        return codes[rev, scheme]
 
     res: dict = {"rekeyed": [], "current": 0, "left": []}
     carry: dict[str, tuple[str, str, dict]] = {}
@@ -97,12 +104,13 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
             res["left"].append((key, f"package version {code.get('adaptlr')} != {now['adaptlr']}"))
             continue
         scheme = _scheme(code)
+        mine = trial_code(spec, code) if scheme is not None else None
         rev = None if scheme is None else next(
-            (r for r in revs if code["source_sha256"] == at(r, scheme)), None)
+            (r for r in revs if mine == trial_code(spec, at(r, scheme))), None)
         if rev is None:
             res["left"].append((key, f"computed at none of {revs}"))
             continue
-        if at(rev, now["key_scheme"]) != now["source_sha256"]:
+        if trial_code(spec, at(rev, now["key_scheme"])) != trial_code(spec, now):
             res["left"].append((key, f"files its new key covers changed since {rev}"))
             continue
         if new in carry:        # two stored trials of one spec (a rerun and a carry-over)

@@ -621,6 +621,39 @@ def test_rekey_carries_over_only_trials_whose_covered_code_is_unchanged(tmp_path
     assert t.attrs["message"] == "rerun" and "rekeyed_from" not in t.attrs
 
 
+def test_rekey_proves_per_trial_under_rule_4_a_changed_method_leaves_only_its_trials(
+        tmp_path, monkeypatch):
+    """Trials stored under rule 1 at a commit D where momentum.py differed from now: the
+    sgd trials' new keys cover sgd.py and the shared code only, so they are carried; the
+    momentum trials are left, their method module changed."""
+    from studies import api, rekey as rk, store
+    from studies import expand as ex
+    from studies.runner import execute
+
+    class Tree:
+        def __init__(self, edits):
+            self._base, self._edits = ex.SourceTree(), edits
+            self.files = self._base.files
+
+        def read(self, rel):
+            return self._edits.get(rel, self._base.read(rel))
+
+    rel = "adaptlr/optimizers/momentum.py"
+    trees = {"D": Tree({rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"})}
+    monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
+    st = api.prepare("selftest", quick=True).restricted(seeds=[0])
+    old = ex.code_at(st, trees["D"], scheme=1)
+    store.ensure_writable(tmp_path)
+    opts = {}
+    for key, spec in ex.keyed(ex.expand(st), old):
+        store.write_trial(tmp_path, execute(st.trial, key, spec, old))
+        opts[key] = spec["optimizer"]
+    res = rk.rekey(st, tmp_path, ["D"], apply=True)
+    assert {opts[k] for k, _, _ in res["rekeyed"]} == {"sgd"}
+    assert {opts[k] for k, _ in res["left"]} == {"momentum"}
+    assert all("changed since D" in why for _, why in res["left"])
+
+
 def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_path):
     from studies import store
 

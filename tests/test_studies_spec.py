@@ -101,7 +101,7 @@ def test_key_stable_and_sensitive():
 
 def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     cv = ex.code_version()
-    assert set(cv) == {"adaptlr", "key_scheme", "source_sha256"}  # no git commit: see studies.expand
+    assert set(cv) == {"adaptlr", "key_scheme", "source_sha256", "methods"}  # no git commit: see studies.expand
     import adaptlr
 
     assert cv["adaptlr"] == adaptlr.__version__
@@ -290,3 +290,28 @@ def test_a_part_of_a_study_has_the_whole_forms_code_version_and_keys():
         code = ex.code_version(part)
         assert {k for k, _ in ex.keyed(ex.expand(part), code)} <= {
             k for k, _ in ex.keyed(ex.expand(whole), ex.code_version(whole))}
+
+
+def test_key_rule_4_a_trial_covers_its_own_method_module_and_the_shared_code():
+    """sgd + momentum study: a code edit of momentum.py re-keys the momentum trials only,
+    one of a shared module every trial; a name outside the registry covers every method."""
+    st = _study()
+    specs = ex.expand(st)
+    by_opt = lambda code: {o: {ex.trial_key(s, code) for s in specs if s["optimizer"] == o}  # noqa: E731
+                           for o in ("sgd", "momentum")}
+    now = by_opt(ex.code_version(st))
+    for rel, changed in (("adaptlr/optimizers/momentum.py", {"momentum"}),
+                         ("adaptlr/optimizers/sgd.py", {"sgd"}),
+                         ("adaptlr/mlp/training.py", {"sgd", "momentum"}),
+                         ("adaptlr/optimizers/vsgd.py", set())):
+        edited = _EditedTree({rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"})
+        keys = by_opt(ex.code_at(st, edited))
+        assert {o for o in now if keys[o] != now[o]} == changed, rel
+        assert all(not (keys[o] & now[o]) for o in changed), rel
+    code = ex.code_version(st)
+    assert set(code["methods"]) == {"sgd", "momentum"}
+    oracle = {**specs[0], "optimizer": "oracle"}
+    moved = {**code, "methods": {**code["methods"], "sgd": "0" * 64}}
+    assert ex.trial_key(oracle, moved) != ex.trial_key(oracle, code)   # every method counts
+    assert ex.trial_code(specs[0], {"adaptlr": "0.1.0", "source_sha256": "x"}) == {
+        "adaptlr": "0.1.0", "source_sha256": "x"}                         # rules 1-3: all of it
