@@ -139,11 +139,27 @@ class LedgerError(ValueError):
     """``trials/carried.json`` is not a carry-over ledger (corrupt or hand-edited)."""
 
 
+_LEDGERS: dict[str, tuple[tuple, dict]] = {}   # path -> ((mtime_ns, size, inode), ledger)
+
+
 def read_carried(out: Path) -> dict:
-    """The carry-over ledger of ``out`` (module docstring); empty if there is none."""
+    """The carry-over ledger of ``out`` (module docstring); empty if there is none. Parsed
+    once per version of the file (a combine reads it for every trial); do not modify."""
     p = Path(out) / TRIALS / CARRIED
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
         return {"versions": [], "trials": {}}
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _LEDGERS.get(str(p))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    led = _parse_carried(p)
+    _LEDGERS[str(p)] = (stamp, led)
+    return led
+
+
+def _parse_carried(p: Path) -> dict:
     try:
         led = json.loads(p.read_text())
         versions, trials = led["versions"], led["trials"]
@@ -164,7 +180,7 @@ def write_carried(out: Path, entries: dict[str, tuple[str, str, dict]], *,
     remove the keys in ``drop``; written atomically, keys sorted (small, stable diffs)."""
     led = read_carried(out)
     versions = [json.dumps(v, sort_keys=True) for v in led["versions"]]
-    trials = {k: e for k, e in led["trials"].items() if k not in drop}
+    trials = {k: dict(e) for k, e in led["trials"].items() if k not in drop}
     for key, (stored, rev, code) in entries.items():
         text = json.dumps(code, sort_keys=True)
         if text not in versions:
