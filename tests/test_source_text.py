@@ -9,6 +9,8 @@ import pytest
 from studies import expand as ex
 from studies.source_text import code_text
 
+from test_studies_spec import _EditedTree
+
 BASE = b'''"""Module docstring."""
 import numpy as np  # a comment
 
@@ -71,15 +73,6 @@ def test_code_after_a_docstring_on_the_same_line_counts():
 def test_code_text_of_a_file_that_does_not_parse_raises():
     with pytest.raises(SyntaxError):
         code_text(b"def f(:\n")
-
-
-class _EditedTree:
-    def __init__(self, edits):
-        self._base, self._edits = ex.SourceTree(), edits
-        self.files = self._base.files
-
-    def read(self, rel):
-        return self._edits.get(rel, self._base.read(rel))
 
 
 @pytest.mark.parametrize("rel", ["adaptlr/mlp/training.py", "adaptlr/optimizers/sgd.py"])

@@ -629,17 +629,10 @@ def test_rekey_proves_per_trial_under_rule_4_a_changed_method_leaves_only_its_tr
     from studies import api, rekey as rk, store
     from studies import expand as ex
     from studies.runner import execute
-
-    class Tree:
-        def __init__(self, edits):
-            self._base, self._edits = ex.SourceTree(), edits
-            self.files = self._base.files
-
-        def read(self, rel):
-            return self._edits.get(rel, self._base.read(rel))
+    from test_studies_spec import _EditedTree
 
     rel = "adaptlr/optimizers/momentum.py"
-    trees = {"D": Tree({rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"})}
+    trees = {"D": _EditedTree({rel: ex.SourceTree().read(rel) + b"\nEDITED = 1\n"})}
     monkeypatch.setattr(rk, "SourceTree", lambda rev: trees[rev])
     st = api.prepare("selftest", quick=True).restricted(seeds=[0])
     old = ex.code_at(st, trees["D"], scheme=1)
