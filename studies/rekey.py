@@ -4,9 +4,10 @@ The trial key holds a hash of the source files a study's results depend on
 (:func:`studies.expand.hashed_files`). When the *rule* that picks those files or what of
 them is hashed changes (:data:`studies.expand.KEY_SCHEME`: scheme 2 leaves out the method
 modules of optimizers a study does not use, scheme 3 hashes code text without comments and
-docstrings, scheme 4 gives each trial the method module of its own optimizer only), or when a library change touches only files that a study's rule leaves out,
-the stored trials get other keys although the code that computed them is, file for file,
-the code the new key covers.
+docstrings, scheme 4 gives each trial the method module of its own optimizer only), or
+when a library change touches only files that a study's rule leaves out, the stored
+trials get other keys although the code that computed them is, file for file, the code
+the new key covers.
 
 :func:`rekey` proves that per trial and only then carries it over. For a trial of study S
 stored with code version ``c`` (of scheme ``s``: 1 when ``c`` names none), it looks for a
@@ -17,10 +18,10 @@ git commit ``R`` among ``revs`` such that:
 2. S's code version under the current scheme at ``R`` equals S's code version of the
    checkout now (every file the new key covers is the same as the key rule sees it), and
    the package version is the same,
+3. its spec is one of S's trials now;
 
 where, from rule 4 on, "code version" means the part of it that covers this trial
-(:func:`studies.expand.trial_code`: the shared files and the trial's own method module),
-3. its spec is one of S's trials now.
+(:func:`studies.expand.trial_code`: the shared files and the trial's own method module).
 
 Then the trial is carried: the ledger ``trials/carried.json`` (:mod:`studies.store`) maps
 its current key to the stored file, with ``R`` and the current code version, and every
