@@ -85,19 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     stats_opts(rp)
 
     pr = sub.add_parser("prune", help="list (or with --yes delete) stored trial files that the "
-                        "current code would never read (older code versions, --set grids)")
+                        "current code would never read (older code versions, --set grids), "
+                        "and stale lines of the carry-over ledger")
     pr.add_argument("name")
     pr.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
     pr.add_argument("--yes", action="store_true", help="delete them (default: only list them)")
 
     rk = sub.add_parser("rekey", help="carry stored trials over to the current keys where the "
                         "code that computed them is unchanged in every file the key covers "
-                        "(studies/rekey.py says how that is proved)")
+                        "(studies/rekey.py says how that is proved); recorded in the "
+                        "ledger trials/carried.json, the trial files are left as they are")
     rk.add_argument("name")
     rk.add_argument("--from", dest="revs", action="append", required=True, metavar="REV",
                     help="git commit the trials may have been computed at (repeatable)")
     rk.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
-    rk.add_argument("--yes", action="store_true", help="rename them (default: only list them)")
+    rk.add_argument("--yes", action="store_true", help="write the ledger (default: only list them)")
 
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
                         "results, the papers' numbers beside ours, completeness (no re-run)")
@@ -192,8 +194,9 @@ def _cmd_rekey(a) -> int:
         print(f"{'rekeyed' if a.yes else 'can rekey'}: {old} -> {new} (computed at {rev})")
     for key, why in res["left"]:
         print(f"left: {key}: {why}")
-    verb = "rekeyed" if a.yes else "can be rekeyed (run again with --yes)"
-    print(f"{st.name}: {len(res['rekeyed'])} trial files {verb}; {res['current']} already "
+    verb = ("carried over (ledger trials/carried.json)" if a.yes
+            else "can be carried over (run again with --yes)")
+    print(f"{st.name}: {len(res['rekeyed'])} trials {verb}; {res['current']} already "
           f"current; {len(res['left'])} left in {out}")
     return 0
 
