@@ -77,9 +77,57 @@ def tuning_rows(ds, problem: str) -> list[str]:
     return rows
 
 
+def pareto_front(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Indices of the points that no other point beats in both coordinates (strictly in
+    one, at most equal in the other), sorted by ``tr``; NaN points are never on it."""
+    idx = [i for i in np.flatnonzero(np.isfinite(tr) & np.isfinite(te))
+           if not np.any((tr <= tr[i]) & (te <= te[i]) & ((tr < tr[i]) | (te < te[i])))]
+    return np.array(sorted(idx, key=lambda i: (tr[i], te[i])), dtype=int)
+
+
+def zoom_figure(ds, path: Path, factor: float = 2.0) -> Path | None:
+    """Fig. 3 near the front: log-log training vs test error of the finished settings whose
+    test error is within ``factor`` of the problem's best, the Pareto front as a step line,
+    the vSGD variants large (the study's own figure spans 0-100% and hides that region)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    from .vsgd_plotting import canvas, save
+    from .vsgd_sensitivity import COLORS, MARKERS
+
+    probs = [p for p in ds["problem"].values.astype(str) if tuning_rows(ds, p)]
+    if not probs:
+        return None
+    fig = canvas(1, len(probs), 4.8, 4.4)
+    axes = fig.subplots(1, len(probs), squeeze=False)[0]
+    for ax, p in zip(axes, probs):
+        opt, tr, te, ok = final_means(ds, p)
+        near = ok & (te <= factor * np.nanmin(np.where(ok, te, np.nan)))
+        for o in dict.fromkeys(opt):
+            m = near & (opt == o)
+            big = o in VSGD
+            ax.scatter(tr[m], te[m], s=90 if big else 14, color=COLORS.get(o),
+                       marker=MARKERS.get(o, "o"), alpha=1.0 if big else 0.6, label=o,
+                       edgecolor="black" if big else "none", zorder=5 if big else 2)
+        front = pareto_front(np.where(ok, tr, np.nan), np.where(ok, te, np.nan))
+        ax.step(tr[front], te[front], where="post", color="red", lw=0.8,
+                label="Pareto front (all settings)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(ScalarFormatter())
+        ax.set_xlabel("training error after the last epoch [%], mean over seeds")
+        ax.set_ylabel("test error after the last epoch [%], mean over seeds")
+        ax.set_title(f"{p}: settings within {factor:g}x of the best test error", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    return save(fig, path)
+
+
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-sensitivity-tuning.md``: :func:`tuning_rows` for every problem with a
-    finished vSGD variant (module docstring)."""
+    finished vSGD variant (module docstring), and ``vsgd-sensitivity-fig3-zoom.png``
+    (:func:`zoom_figure`)."""
     from .vsgd_plotting import write_text
 
     lines = ["# vsgd-sensitivity: how much tuning it takes to match untuned vSGD", "",
@@ -97,4 +145,8 @@ def extra_report(ds, outdir) -> list[Path]:
             done = True
     if not done:
         lines.append("No vSGD variant has finished on any problem yet.")
-    return [write_text("\n".join(lines) + "\n", Path(outdir) / "vsgd-sensitivity-tuning.md")]
+    zoom = zoom_figure(ds, Path(outdir) / "vsgd-sensitivity-fig3-zoom.png")
+    if zoom is not None:
+        lines += ["", f"![Fig. 3 near the front]({zoom.name})"]
+    md = write_text("\n".join(lines) + "\n", Path(outdir) / "vsgd-sensitivity-tuning.md")
+    return [md] + ([zoom] if zoom is not None else [])

@@ -74,8 +74,14 @@ def test_tuning_companion_counts_matching_and_dominating_settings_by_hand(tmp_pa
     rows = R.tuning_rows(ds, "M0")
     assert "| sgd | 2 / 3 | 7.50% | 1 (33%) |" in rows
     assert "| vsgd-l | 4.50% | 9.00% | 3 | 1 | 1 |" in rows
-    (md,) = R.extra_report(ds, tmp_path)
+    md, png = R.extra_report(ds, tmp_path)
     assert md.name == "vsgd-sensitivity-tuning.md" and "| sgd | 2 / 3 |" in md.read_text()
+    assert png.name == "vsgd-sensitivity-fig3-zoom.png" and png.stat().st_size > 5_000
+    assert png.name in md.read_text()
+    # the front: no other point at most as good in both and better in one; NaN never on it
+    tr = np.array([1.0, 2.0, 3.0, 1.0, 2.5, np.nan])
+    te = np.array([5.0, 2.0, 1.0, 6.0, 2.0, 0.1])
+    assert R.pareto_front(tr, te).tolist() == [0, 1, 2]
     # no finished vSGD variant: nothing to compare with, said plainly
     ds2 = _fake([[0.10, 0.12], [0.05, 0.06], [0.08, 0.07], [np.nan, np.nan]],
                 [["ok", "ok"], ["ok", "ok"], ["ok", "ok"], ["missing", "missing"]])
