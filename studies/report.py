@@ -28,7 +28,7 @@ import xarray as xr
 from . import store
 from .registry import study_module
 from .spec import Study, Table
-from .stats import DEFAULT_ALPHA, DEFAULT_TEST, summarize, tie_with_best
+from .stats import DEFAULT_ALPHA, DEFAULT_TEST, min_pvalue, summarize, tie_with_best
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -151,6 +151,11 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
               f"the best cell (paired {test} test over seeds, alpha = {alpha}, correction: "
               f"{correction or 'none'}); cells with diverged or failed seeds are never best or "
               "tied."]
+    floor = min_pvalue(test, n_seeds)
+    if floor >= alpha:
+        lines.append(f"With {n_seeds} seed(s) the {test} test cannot reach p < {alpha} (its "
+                     f"smallest two-sided p-value is {floor:.3g}), so every finished cell is "
+                     "bold: here bold says nothing, compare the intervals.")
     if table.published_source:
         lines.append(f"Paper values: {table.published_source}.")
     return "\n".join(lines) + "\n"

@@ -79,6 +79,18 @@ def paired_pvalue(a, b, test: str = DEFAULT_TEST) -> float:
     return float(_st.ttest_rel(a, b, alternative="two-sided").pvalue)
 
 
+def min_pvalue(test: str, n: int) -> float:
+    """The smallest two-sided p-value the paired ``test`` can give with ``n`` pairs: the
+    exact Wilcoxon signed-rank test's is ``2 / 2**n`` (every difference of one sign; scipy
+    uses the exact distribution for these sizes), the t test's is 0 for ``n >= 2``; 1 with
+    fewer pairs. Where it is >= alpha no entry can differ significantly from the best."""
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; allowed: {list(TESTS)}")
+    if n < 2:
+        return 1.0
+    return 2.0 ** (1 - n) if test == "wilcoxon" else 0.0
+
+
 def holm(pvalues) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
     p = np.asarray(pvalues, dtype=np.float64)

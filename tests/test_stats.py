@@ -94,3 +94,43 @@ def test_tie_edge_cases_and_attrs():
     assert a["stats_alpha"] == 0.01 and "Wilcoxon" in a["stats_test"]
     assert a["stats_correction"] == "holm" and "seed" in a["stats_pairing"]
     assert all(isinstance(x, (str, float)) for x in a.values())
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 10])
+def test_min_pvalue_is_what_scipy_gives_when_every_difference_has_one_sign(n):
+    """The floor of the exact Wilcoxon test, checked against scipy itself; the t test can go
+    as low as it likes with n >= 2."""
+    from scipy import stats as st
+
+    from studies.stats import min_pvalue
+
+    a, b = np.arange(1.0, n + 1), np.zeros(n)
+    assert min_pvalue("wilcoxon", n) == pytest.approx(st.wilcoxon(a, b).pvalue, rel=1e-12)
+    assert min_pvalue("t", n) == 0.0 and min_pvalue("wilcoxon", 1) == 1.0
+    with pytest.raises(ValueError, match="unknown test 'z'"):
+        min_pvalue("z", n)
+
+
+def test_table_caption_says_when_bold_cannot_mean_anything():
+    """2 seeds, Wilcoxon at 0.01: the floor is 0.5, so the caption says bold says nothing;
+    10 seeds: it does not."""
+    import xarray as xr
+
+    from studies.report import table_markdown
+    from studies.spec import Table
+
+    def ds(n):
+        te = np.linspace(0.1, 0.2, 2 * n).reshape(2, n)[None, :, :, None]
+        return xr.Dataset(
+            {"test_error": (("problem", "setting", "seed", "epoch"), te),
+             "status": (("problem", "setting", "seed"), np.full((1, 2, n), "ok"))},
+            coords={"problem": ["p"], "setting": ["a", "b"], "seed": list(range(n)),
+                    "epoch": [0], "optimizer": ("setting", ["sgd", "sgd"]),
+                    "setting_json": ("setting", ['{"lr": 0.1}', '{"lr": 1.0}'])})
+
+    t = Table(title="t", rows=["0.1", "1.0"], columns=["p"],
+              cells={("0.1", "p"): {"optimizer": "sgd", "lr": 0.1},
+                     ("1.0", "p"): {"optimizer": "sgd", "lr": 1.0}})
+    assert "cannot reach p < 0.01" in table_markdown(ds(2), t)
+    assert "cannot reach" not in table_markdown(ds(10), t)
+    assert "cannot reach" not in table_markdown(ds(2), t, test="t")
