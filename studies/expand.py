@@ -19,8 +19,8 @@ module it imports, found by reading the ``import`` statements of the source (als
 inside functions), transitively (relative path and code, sorted by path). Since rule 4
 the code version splits that hash into the shared files and one digest per method module,
 and a trial's key covers the shared part and its own optimizer's method module only
-(:func:`trial_code`), so a vSGD fix keeps the keys of the SGD trials in a vSGD study. A part of a
-study (``--only``, ``--problems``) covers the method modules of the whole form
+(:func:`trial_code`), so a vSGD fix keeps the keys of the SGD trials in a vSGD study. A
+part of a study (``--only``, ``--problems``) covers the method modules of the whole form
 (``Study.key_names``), so its trials have the whole form's keys. Any change of code in
 the library (but a method module the study does not use) or in a study's code therefore
 gives new keys, so stored trials are never reused with code they were not computed with;
@@ -180,8 +180,9 @@ def method_map() -> dict[str, str]:
 def method_modules(study=None) -> tuple[set[str], set[str]]:
     """``(all, used)``: the registry's optimizer method modules (``adaptlr/optimizers/adadelta.py``
     ...) and those of the optimizers ``study``'s grids name (and its ``key_names``: a part of
-    a study covers the modules of the whole form, so its trials have the whole form's keys). A study that names anything the
-    registry does not know (an oracle, torch) or no study: every method module is used."""
+    a study covers the modules of the whole form, so its trials have the whole form's keys).
+    A study that names anything the registry does not know (an oracle, torch) or no study:
+    every method module is used."""
     every = method_map()
     if not every:                         # a library elsewhere (tests' fake trees): no exclusions
         return set(), set()

@@ -660,7 +660,8 @@ def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_
                                                     r".*restore it from git"):
             store.finished_keys(tmp_path)
     led.unlink()
-    store.write_carried(tmp_path, {"k1": ("a" * 64, "HEAD", {"x": 1}), "k0": ("b" * 64, "HEAD", {"x": 1})})
+    store.write_carried(tmp_path, {"k1": ("a" * 64, "HEAD", {"x": 1}),
+                                   "k0": ("b" * 64, "HEAD", {"x": 1})})
     text = led.read_text()
     assert text.index('"k0"') < text.index('"k1"') and text.count("\n") == 7   # one line a trial
     assert store.read_carried(tmp_path)["versions"] == [{"x": 1}]

@@ -101,7 +101,8 @@ def test_key_stable_and_sensitive():
 
 def test_code_version_covers_library_and_engine_sources(tmp_path, monkeypatch):
     cv = ex.code_version()
-    assert set(cv) == {"adaptlr", "key_scheme", "source_sha256", "methods"}  # no git commit: see studies.expand
+    # no git commit: see studies.expand
+    assert set(cv) == {"adaptlr", "key_scheme", "source_sha256", "methods"}
     import adaptlr
 
     assert cv["adaptlr"] == adaptlr.__version__
@@ -284,7 +285,8 @@ def test_a_part_of_a_study_has_the_whole_forms_code_version_and_keys():
     from studies import api
 
     whole = api.prepare("selftest")
-    for part in (api.prepare("selftest", only=["sgd"]), api.prepare("selftest", only=["sgd"], seeds=[0]),
+    for part in (api.prepare("selftest", only=["sgd"]),
+                 api.prepare("selftest", only=["sgd"], seeds=[0]),
                  api.prepare("selftest", problems=["ls-d8"])):
         assert ex.code_version(part) == ex.code_version(whole)
         code = ex.code_version(part)
@@ -297,8 +299,10 @@ def test_key_rule_4_a_trial_covers_its_own_method_module_and_the_shared_code():
     one of a shared module every trial; a name outside the registry covers every method."""
     st = _study()
     specs = ex.expand(st)
-    by_opt = lambda code: {o: {ex.trial_key(s, code) for s in specs if s["optimizer"] == o}  # noqa: E731
-                           for o in ("sgd", "momentum")}
+    def by_opt(code):
+        return {o: {ex.trial_key(s, code) for s in specs if s["optimizer"] == o}
+                for o in ("sgd", "momentum")}
+
     now = by_opt(ex.code_version(st))
     for rel, changed in (("adaptlr/optimizers/momentum.py", {"momentum"}),
                          ("adaptlr/optimizers/sgd.py", {"sgd"}),
