@@ -184,15 +184,16 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     return path, table, figs
 
 
-def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
-    """Trial files in ``out`` (default ``data/results/NAME/``) that the current code would
-    never read: not among the keys of the study's full form with the current code version.
+def stale(study, out=None) -> tuple[Path, list[Path], int, list[str]]:
+    """What the current code never reads in ``out`` (default ``data/results/NAME/``):
+    ``(out, stale trial files, current trial files kept, stale ledger keys)``.
 
-    Returns ``(out, stale files, current trials kept)``. A file the carry-over ledger
-    (``trials/carried.json``) maps a current key to is current. Trials of the full form stored by
-    partial runs (``--seeds``, ``--problems``, ``--only``) have current keys and are kept;
-    trials of an older code version, of ``--set`` grids or of ``--epochs`` overrides are
-    stale. The combined Dataset of an older run (``NAME.nc``) is never touched.
+    Current: the keys of the study's full form with the current code version, and the files
+    the carry-over ledger (``trials/carried.json``) maps such a key to. Trials of the full
+    form stored by partial runs (``--seeds``, ``--problems``, ``--only``) have current keys
+    and are kept; trials of an older code version, of ``--set`` grids or of ``--epochs``
+    overrides are stale, and so are ledger keys that are not current or whose file is gone.
+    The combined Dataset of an older run (``NAME.nc``) is never touched.
     """
     st = prepare(study)
     out = Path(out) if out else default_out(st.name, False)
@@ -200,16 +201,18 @@ def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
     carried = store.read_carried(out)["trials"]
     needed = current | {e["stored"] for k, e in carried.items() if k in current}
     files = sorted((out / store.TRIALS).glob("*.nc")) if (out / store.TRIALS).is_dir() else []
-    stale = [f for f in files if f.stem not in needed and not f.name.startswith(store.TMP_PREFIX)]
-    return out, stale, len(files) - len(stale)
+    files = [f for f in files if not f.name.startswith(store.TMP_PREFIX)]
+    old = [f for f in files if f.stem not in needed]
+    have = {f.stem for f in files}
+    lines = sorted(k for k, e in carried.items() if k not in current or e["stored"] not in have)
+    return out, old, len(files) - len(old), lines
+
+
+def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
+    """``(out, stale trial files, current trial files kept)`` of :func:`stale`."""
+    return stale(study, out)[:3]
 
 
 def stale_carried(study, out=None) -> list[str]:
-    """Carried keys of the ledger (``trials/carried.json``) that are not among the keys of
-    the study's full form with the current code version, or whose file is gone."""
-    st = prepare(study)
-    out = Path(out) if out else default_out(st.name, False)
-    current = {k for k, _ in keyed(expand(st), code_version(st))}
-    files = store.file_keys(out)
-    return sorted(k for k, e in store.read_carried(out)["trials"].items()
-                  if k not in current or e["stored"] not in files)
+    """The stale ledger keys of :func:`stale`."""
+    return stale(study, out)[3]

@@ -165,14 +165,13 @@ def _cmd_report(a) -> int:
 
 def _cmd_prune(a) -> int:
     from . import store
-    from .api import stale_carried, stale_trials
+    from .api import stale as find_stale
 
-    out, stale, kept = stale_trials(a.name, a.out)
+    out, stale, kept, lines = find_stale(a.name, a.out)
     for f in stale:
         print(f"{'deleting' if a.yes else 'stale'}: {f}")
         if a.yes:
             f.unlink()
-    lines = stale_carried(a.name, a.out)
     if a.yes and lines:
         store.write_carried(out, {}, drop=set(lines))
     verb = "deleted" if a.yes else "stale (run again with --yes to delete)"
@@ -205,14 +204,14 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .registry import UnknownStudyError
     from .runner import SchedulerError
-    from .store import OutputDirError
+    from .store import LedgerError, OutputDirError
 
     try:
         from adaptlr.targets import CudaUnavailableError
     except Exception:  # pragma: no cover
         CudaUnavailableError = RuntimeError  # noqa: N806
     expected = (SpecError, UnknownStudyError, SchedulerError, OutputDirError,
-                CudaUnavailableError, FileNotFoundError)
+                CudaUnavailableError, FileNotFoundError, LedgerError)
     try:
         if args.command == "list":
             return _cmd_list()

@@ -647,7 +647,7 @@ def test_rekey_proves_per_trial_under_rule_4_a_changed_method_leaves_only_its_tr
     assert all("changed since D" in why for _, why in res["left"])
 
 
-def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_path):
+def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_path, capsys):
     from studies import store
 
     store.ensure_writable(tmp_path)
@@ -659,6 +659,11 @@ def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_
         with pytest.raises(store.LedgerError, match=r"carried\.json.*is not a carry-over ledger"
                                                     r".*restore it from git"):
             store.finished_keys(tmp_path)
+    from studies.cli import main
+
+    assert main(["prune", "selftest", "--out", str(tmp_path)]) == 2   # one clear line, no traceback
+    assert "error: " in capsys.readouterr().err and "carried.json" in led.name
+    assert led.read_text() == '{"trials": {}}'                          # nothing lost
     led.unlink()
     store.write_carried(tmp_path, {"k1": ("a" * 64, "HEAD", {"x": 1}),
                                    "k0": ("b" * 64, "HEAD", {"x": 1})})
