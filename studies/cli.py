@@ -96,10 +96,26 @@ def _parser() -> argparse.ArgumentParser:
                         "(studies/rekey.py says how that is proved); recorded in the "
                         "ledger trials/carried.json, the trial files are left as they are")
     rk.add_argument("name")
-    rk.add_argument("--from", dest="revs", action="append", required=True, metavar="REV",
-                    help="git commit the trials may have been computed at (repeatable)")
+    rk.add_argument("--from", dest="revs", action="append", default=[], metavar="REV",
+                    help="git commit the trials may have been computed at (repeatable; "
+                    "required without --verify)")
+    rk.add_argument("--verify", action="store_true",
+                    help="instead of the proof from the source: recompute each stored trial "
+                    "the current code keys differently and carry it over where the result is "
+                    "bit for bit the stored one (timings aside); a trial that differs is "
+                    "stored as a new result")
+    rk.add_argument("--workers", type=int, default=None,
+                    help="with --verify: local worker processes (0: in this process)")
+    rk.add_argument("--scheduler", default=None,
+                    help="with --verify: address or scheduler file of an existing Dask cluster")
+    rk.add_argument("--only", default=None,
+                    help="with --verify: comma-separated optimizers (a part of the study)")
+    rk.add_argument("--problems", default=None,
+                    help="with --verify: comma-separated problems (a part of the study)")
+    rk.add_argument("--no-progress", action="store_true", help="no progress bar")
     rk.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
-    rk.add_argument("--yes", action="store_true", help="write the ledger (default: only list them)")
+    rk.add_argument("--yes", action="store_true",
+                    help="write the ledger; with --verify, compute (default: only list them)")
 
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
                         "results, the papers' numbers beside ours, completeness (no re-run)")
@@ -180,12 +196,65 @@ def _cmd_prune(a) -> int:
     return 0
 
 
+def _names(text, flag: str) -> list[str] | None:
+    """A comma-separated command-line list (None when the flag was not given)."""
+    if text is None:
+        return None
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise SpecError(f"{flag}: empty grid: nothing given")
+    return names
+
+
+def _cmd_verify(a) -> int:
+    from pathlib import Path
+
+    from .api import default_out, prepare
+    from .rekey import verify
+
+    if a.revs:
+        raise SpecError("rekey: --from and --verify exclude each other (--from proves from "
+                        "the source at a commit, --verify recomputes)")
+    if a.workers is not None and a.workers < 0:
+        raise SpecError(f"--workers must be >= 0 (0: in this process, no Dask), got {a.workers}")
+    st = prepare(a.name, only=_names(a.only, "--only"), problems=_names(a.problems, "--problems"))
+    out = Path(a.out) if a.out else default_out(st.name, False)
+    res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
+                 progress=not a.no_progress)
+    if not a.yes:
+        for old, new in res["candidates"]:
+            print(f"can verify: {old} -> {new}")
+    for old, new in res["carried"]:
+        print(f"rekeyed: {old} -> {new} (recomputed bit for bit)")
+    for old, new, why in res["recomputed"]:
+        print(f"differs: {old}: stored the recomputed trial as {new} ({', '.join(why)})")
+    for key, why in res["left"]:
+        print(f"left: {key}: {why}")
+    if a.yes:
+        print(f"{st.name}: {len(res['carried'])} trials carried over by recomputation (ledger "
+              f"trials/carried.json), {len(res['recomputed'])} differed and were stored as new "
+              f"trials; {res['current']} already current; {len(res['left'])} left in {out}")
+    else:
+        print(f"{st.name}: {len(res['candidates'])} trials to recompute (run again with --yes); "
+              f"{res['current']} already current; {len(res['left'])} left in {out}")
+    return 0
+
+
 def _cmd_rekey(a) -> int:
     from pathlib import Path
 
     from .api import default_out, prepare
     from .rekey import full_commit, rekey
 
+    if a.verify:
+        return _cmd_verify(a)
+    if not a.revs:
+        raise SpecError("rekey: give --from REV (the commit the trials were computed at) or "
+                        "--verify (recompute and compare)")
+    extra = [f for f, v in (("--workers", a.workers), ("--scheduler", a.scheduler),
+                            ("--only", a.only), ("--problems", a.problems)) if v is not None]
+    if extra:
+        raise SpecError(f"rekey: {', '.join(extra)} go with --verify only")
     st = prepare(a.name)
     out = Path(a.out) if a.out else default_out(st.name, False)
     res = rekey(st, out, [full_commit(r) for r in a.revs], apply=a.yes)

@@ -31,6 +31,20 @@ not rewritten (rewriting every stored study's files made a submission too large 
 Anything else is left alone (and ``prune`` lists it as stale). A trial carried earlier
 (a ledger key) is checked against the code version the ledger gave it and carried from
 the same file.
+
+:func:`verify` is the carry-over for what that proof cannot cover: a change to a covered
+file that keeps the arithmetic (a refactor, a faster loop in the same order). It
+*recomputes* each stored trial that the current code would key differently, with the
+current code, and compares the result with the stored file: the status, the message,
+the divergence step and every variable bit for bit (NaN where NaN), except the variables
+that time the machine (:func:`timing_vars`: their units are seconds). Where all agree the
+stored trial is what the current code computes, and the ledger carries it as above with
+``by = "recomputation"`` and ``rev`` the checkout's commit (``-dirty`` appended when the
+covered code differs from it): it costs the compute, but no trial file is written, so a
+refactor of a shared module re-keys nothing that the submission's diff limit sees. Where
+anything differs the recomputed trial is a result of the current code and is stored
+under its key like any run's, and the old file becomes stale (``prune``). Trials stored
+as failed are not results and are not recomputed here (``run --retry-failed``).
 """
 from __future__ import annotations
 
@@ -38,8 +52,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 from . import store
-from .expand import SourceTree, code_at, code_version, expand, keyed, trial_code, trial_key
+from .expand import (SourceTree, code_at, code_version, expand, git_info, keyed, trial_code,
+                     trial_key)
 
 
 def full_commit(rev: str) -> str:
@@ -120,4 +137,114 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
         carry[new] = (store.stored_path(out, key).stem, str(rev), now)
     if apply and carry:
         store.write_carried(out, carry)
+    return res
+
+
+def timing_vars(study, names) -> set[str]:
+    """The trial variables among ``names`` that time the machine rather than compute a
+    result: units of seconds in ``study.variables``, or a name ending in ``_seconds`` or
+    ``_time`` (``train_seconds``). A recomputation never repeats them; :func:`verify`
+    leaves them out of the comparison (the stored file keeps its own)."""
+    meta = getattr(study, "variables", {}) or {}
+    return {n for n in names
+            if (meta.get(n) or {}).get("units") == "s" or n.endswith(("_seconds", "_time"))}
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit, NaN where NaN (netCDF decodes every NaN to one pattern)."""
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    if a.dtype != b.dtype:
+        return False
+    na, nb = np.isnan(a), np.isnan(b)
+    return bool(np.array_equal(na, nb)) and a[~na].tobytes() == b[~nb].tobytes()
+
+
+def differences(stored, rec: dict, ignore=()) -> list[str]:
+    """What differs between a stored trial (Dataset) and a result record of
+    :func:`studies.runner.execute` (empty: the same result), leaving out ``ignore``."""
+    why = []
+    if rec["status"] != stored.attrs.get("status"):
+        why.append(f"status {stored.attrs.get('status')} -> {rec['status']}")
+    if str(rec["message"]) != str(stored.attrs.get("message", "")):
+        why.append("message")
+    if int(rec["diverged_step"]) != int(stored.attrs.get("diverged_step", -1)):
+        why.append(f"diverged_step {stored.attrs.get('diverged_step')} -> {rec['diverged_step']}")
+    new = {n: v for n, v in rec["vars"].items() if n not in ignore}
+    old = {n for n in stored.data_vars if n not in ignore}
+    if set(new) != old:
+        why.append(f"variables {sorted(old ^ set(new))} only on one side")
+    for n in sorted(set(new) & old):
+        dims, values = new[n]
+        if tuple(dims) != tuple(stored[n].dims) or not _same_values(np.asarray(values),
+                                                                     stored[n].values):
+            why.append(n)
+    return why
+
+
+def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
+           scheduler: str | None = None, progress: bool = True) -> dict:
+    """Carry over by recomputation (module docstring) the stored trials of ``study`` in
+    ``out`` that the current code keys differently.
+
+    ``study`` may be a part of a study (``--problems``, ``--only``, ``--seeds``): its trials
+    have the whole form's keys, so a large study can be verified piece by piece.
+    Returns ``{"candidates": [(stored key, current key)], "carried": [(stored, current)],
+    "recomputed": [(stored, current, [what differs])], "current": n, "left": [(key, why)]}``;
+    with ``apply=False`` nothing is computed or written (it lists the candidates).
+    """
+    import netCDF4
+
+    from .runner import compute_trials
+
+    out = Path(out)
+    now = code_version(study)
+    wanted = dict(keyed(expand(study), now))
+    done = store.finished_keys(out)
+    carried_from = {e["stored"] for k, e in store.read_carried(out)["trials"].items()
+                    if k in wanted}
+    res: dict = {"candidates": [], "carried": [], "recomputed": [], "current": 0, "left": []}
+    todo: dict[str, str] = {}           # current key -> stored key
+    for key in sorted(store.file_keys(out)):
+        if key in wanted:
+            res["current"] += 1
+            continue
+        if key in carried_from:
+            continue
+        with netCDF4.Dataset(store.trial_path(out, key)) as nc:
+            spec = json.loads(nc.getncattr("spec"))
+            status = str(nc.getncattr("status"))
+        new = trial_key(spec, now)
+        if new not in wanted:
+            res["left"].append((key, "its spec is not among the study's trials now"))
+        elif new in done or new in todo:
+            continue                     # current already (a rerun, a carry-over)
+        elif status == "failed":
+            res["left"].append((key, "stored as failed: not a result to carry over "
+                                     "(run --retry-failed computes it)"))
+        else:
+            todo[new] = key
+    res["candidates"] = [(old, new) for new, old in sorted(todo.items(), key=lambda kv: kv[1])]
+    if not apply or not todo:
+        return res
+    commit, dirty = git_info()
+    rev = commit + ("-dirty" if dirty else "")
+
+    def judge(rec: dict) -> str:
+        old = todo[rec["key"]]
+        stored = store.read_trial(out, old)
+        why = differences(stored, rec, timing_vars(study, set(rec["vars"]) | set(stored.data_vars)))
+        if why:
+            store.write_trial(out, rec)      # a result of the current code, stored as any run's
+            res["recomputed"].append((old, rec["key"], why))
+            return f"differs, stored as a new trial: {rec['key'][:12]} ({', '.join(why)[:120]})"
+        store.write_carried(out, {rec["key"]: (old, rev, now, "recomputation")})
+        res["carried"].append((old, rec["key"]))
+        return ""
+
+    store.ensure_writable(out)
+    compute_trials(study, [(k, wanted[k]) for k in sorted(todo)], now, judge, workers=workers,
+                   scheduler=scheduler, progress=progress)
     return res

@@ -196,9 +196,6 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
 
     ``workers=0`` runs the trials one after the other in this process, without Dask.
     """
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
     started = _now()
     out = store.ensure_writable(Path(out))
     store.clean_temporaries(out)
@@ -206,56 +203,86 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     trials = keyed(expand(study, quick=quick, device=device), code)
     todo = pending(trials, out, retry_failed)
     counts: dict = {}
-    if study.max_workers and not scheduler and workers != 0:
-        workers = min(workers or study.max_workers, study.max_workers)
-    if todo and workers == 0 and not scheduler:
-        # In this process, no Dask: for debugging, profilers and tests (compiled code is
-        # reused across trials and studies). Same trial function, records and storage.
-        bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
-                   desc=study.name, disable=not progress, file=sys.stderr, dynamic_ncols=True)
-        try:
-            for k, s in todo:
-                rec = execute(study.trial, k, s, code)
-                store.write_trial(out, rec)
-                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                bar.update(1)
-        finally:
-            bar.close()
-    elif todo:
-        with dask_client(scheduler, workers, connect_timeout) as client:
-            trial_fn = study.trial
-            try:
-                affinity = optimizer_affinity([s for _, s in todo], list(client.nthreads()))
-            except Exception:  # noqa: BLE001 - an optimisation only
-                affinity = {}
-            futures = {}
-            for k, s in todo:
-                where = affinity.get(s["optimizer"])
-                kw = {"workers": [where], "allow_other_workers": True} if where else {}
-                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False,
-                                    **kw)
-                futures[fut] = (k, s)
-            bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
-                       desc=study.name, disable=not progress, file=sys.stderr,
-                       dynamic_ncols=True, smoothing=0.1)
-            try:
-                for fut in as_completed(list(futures)):
-                    k, s = futures.pop(fut)
-                    try:
-                        rec = fut.result()
-                    except Exception as e:  # noqa: BLE001 - worker lost, cancelled...
-                        rec = _failed_record(k, s, code, e)
-                    store.write_trial(out, rec)
-                    counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                    bar.update(1)
-                    if rec["status"] == "failed":
-                        bar.write(f"trial failed: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
-                                  f"{rec['message'].splitlines()[0]}")
-            finally:
-                bar.close()
+
+    def keep(rec: dict) -> str:
+        store.write_trial(out, rec)
+        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        return ""
+
+    compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
+                   scheduler=scheduler, progress=progress, connect_timeout=connect_timeout)
     return RunSummary(out=out, total=len(trials), skipped=len(trials) - len(todo),
                       computed=len(todo), status_counts=counts, started=started,
                       finished=_now())
+
+
+def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: int | None = None,
+                   workers: int | None = None, scheduler: str | None = None,
+                   progress: bool = True, connect_timeout: float = 5.0) -> None:
+    """Compute the ``(key, spec)`` pairs ``todo`` of ``study`` with code version ``code``
+    and hand each result record to ``on_record(rec)`` *as it completes* (in this process),
+    which stores it; it may return a short line to print under the progress bar.
+
+    ``workers=0`` runs the trials one after the other in this process, without Dask (for
+    debugging, profilers and tests: compiled code is reused across trials and studies);
+    otherwise on a local cluster of ``workers`` processes or the cluster at ``scheduler``.
+    A task that does not return (a worker died) gives a ``failed`` record. ``total``: the
+    trials of the whole form, for the progress bar (default ``len(todo)``).
+    """
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    total = len(todo) if total is None else total
+    if not todo:
+        return
+    if study.max_workers and not scheduler and workers != 0:
+        workers = min(workers or study.max_workers, study.max_workers)
+
+    def bar_for():
+        return tqdm(total=total, initial=total - len(todo), unit="trial", desc=study.name,
+                    disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+    def handle(rec: dict, bar) -> None:
+        line = on_record(rec)
+        bar.update(1)
+        if rec["status"] == "failed":
+            s = rec["spec"]
+            bar.write(f"trial failed: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
+                      f"{rec['message'].splitlines()[0]}")
+        if line:
+            bar.write(line)
+
+    if workers == 0 and not scheduler:
+        bar = bar_for()
+        try:
+            for k, s in todo:
+                handle(execute(study.trial, k, s, code), bar)
+        finally:
+            bar.close()
+        return
+    with dask_client(scheduler, workers, connect_timeout) as client:
+        trial_fn = study.trial
+        try:
+            affinity = optimizer_affinity([s for _, s in todo], list(client.nthreads()))
+        except Exception:  # noqa: BLE001 - an optimisation only
+            affinity = {}
+        futures = {}
+        for k, s in todo:
+            where = affinity.get(s["optimizer"])
+            kw = {"workers": [where], "allow_other_workers": True} if where else {}
+            fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False, **kw)
+            futures[fut] = (k, s)
+        bar = bar_for()
+        try:
+            for fut in as_completed(list(futures)):
+                k, s = futures.pop(fut)
+                try:
+                    rec = fut.result()
+                except Exception as e:  # noqa: BLE001 - worker lost, cancelled...
+                    rec = _failed_record(k, s, code, e)
+                handle(rec, bar)
+        finally:
+            bar.close()
 
 
 def host_description() -> str:

@@ -25,12 +25,17 @@ re-keying of every stored study rewrote about 120 MB of netCDF before)::
 
     {"versions": [<code version>, ...],
      "trials": {<current key>: {"stored": <key of the file>, "rev": <commit>,
-                                 "version": <index into versions>}}}
+                                 "version": <index into versions>[, "by": <how>]}}}
+
+``by`` says how the carry-over was proved: absent for the proof from the source
+(:func:`studies.rekey.rekey`: the covered code is unchanged since ``rev``), ``"recomputation"``
+for :func:`studies.rekey.verify` (the code at ``rev`` recomputed the trial bit for bit).
 
 :func:`finished_keys`, :func:`read_trial` and :func:`trial_status` see a carried key as a
 stored trial; :func:`read_trial` gives it its current key and code version and keeps the
-code version that computed it in ``code_version_computed`` and the commit in
-``rekeyed_from``. A trial file stored under the key itself (a rerun) takes precedence.
+code version that computed it in ``code_version_computed``, the commit in ``rekeyed_from``
+and, for a recomputed one, ``carried_by`` (``"recomputation"``). A trial file stored under
+the key itself (a rerun) takes precedence.
 """
 from __future__ import annotations
 
@@ -165,7 +170,8 @@ def _parse_carried(p: Path) -> dict:
         versions, trials = led["versions"], led["trials"]
         for k, e in trials.items():
             if not (isinstance(e["stored"], str) and isinstance(e["rev"], str)
-                    and 0 <= int(e["version"]) < len(versions)):
+                    and 0 <= int(e["version"]) < len(versions)
+                    and isinstance(e.get("by", ""), str)):
                 raise ValueError(k)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise LedgerError(f"{str(p)!r} is not a carry-over ledger ({type(e).__name__}: {e}); "
@@ -174,18 +180,21 @@ def _parse_carried(p: Path) -> dict:
     return led
 
 
-def write_carried(out: Path, entries: dict[str, tuple[str, str, dict]], *,
+def write_carried(out: Path, entries: dict[str, tuple], *,
                   drop: set[str] = frozenset()) -> Path:
-    """Add ``{current key: (stored key, rev, code version)}`` to the ledger of ``out`` and
-    remove the keys in ``drop``; written atomically, keys sorted (small, stable diffs)."""
+    """Add ``{current key: (stored key, rev, code version[, by])}`` to the ledger of ``out``
+    and remove the keys in ``drop``; written atomically, keys sorted (small, stable diffs).
+    ``by`` (module docstring) is left out of the line when it is empty."""
     led = read_carried(out)
     versions = [json.dumps(v, sort_keys=True) for v in led["versions"]]
     trials = {k: dict(e) for k, e in led["trials"].items() if k not in drop}
-    for key, (stored, rev, code) in entries.items():
+    for key, (stored, rev, code, *by) in entries.items():
         text = json.dumps(code, sort_keys=True)
         if text not in versions:
             versions.append(text)
         trials[key] = {"stored": stored, "rev": rev, "version": versions.index(text)}
+        if by and by[0]:
+            trials[key]["by"] = str(by[0])
     used = sorted({e["version"] for e in trials.values()})
     remap = {old: new for new, old in enumerate(used)}
     for e in trials.values():
@@ -287,4 +296,6 @@ def read_trial(out: Path, key: str) -> xr.Dataset:
         computed = ds.attrs.get("code_version_computed", ds.attrs["code_version"])
         ds.attrs.update({"key": key, "code_version": json.dumps(entry["code"], sort_keys=True),
                          "code_version_computed": computed, "rekeyed_from": entry["rev"]})
+        if entry.get("by"):
+            ds.attrs["carried_by"] = entry["by"]
     return ds

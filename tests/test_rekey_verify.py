@@ -1,0 +1,176 @@
+"""``rekey --verify``: the carry-over by recomputation (studies/rekey.py, ``verify``).
+
+Trials of the NumPy-only ``selftest`` study are stored under an older code version (a
+made one: the current code keys them differently), then verified with the current code:
+the bit-identical ones are carried in the ledger without a trial file written; one whose
+stored values were altered by one ulp is recomputed and stored as a new trial; failed
+trials are left; timings are not compared.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from studies import api, rekey as rk, store
+from studies import expand as ex
+from studies.cli import main
+from studies.runner import execute
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _old_code(st):
+    code = ex.code_version(st)
+    return {**code, "source_sha256": "0" * 64}      # an older shared code: other keys
+
+
+def _store_old(st, out, *, lrs=None):
+    """The trials of ``st`` computed now but stored under the made older code version."""
+    old = _old_code(st)
+    store.ensure_writable(out)
+    keys = {}
+    for key, spec in ex.keyed(ex.expand(st), old):
+        store.write_trial(out, execute(st.trial, key, spec, old))
+        keys[key] = spec
+    return keys
+
+
+@pytest.fixture
+def study():
+    return api.prepare("selftest", quick=True).restricted(seeds=[0, 1])
+
+
+def _alter_one_ulp(out, key, var="test_loss"):
+    path = store.trial_path(out, key)
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    v = ds[var].values.copy()
+    v[-1] = np.nextafter(v[-1], np.inf)
+    ds[var] = (ds[var].dims, v)
+    path.unlink()
+    store.atomic_write_dataset(ds, path)
+
+
+def test_verify_lists_then_carries_bit_identical_trials_in_the_ledger(tmp_path, study):
+    old = _store_old(study, tmp_path)
+    n = len(old)
+    cur = dict(ex.keyed(ex.expand(study), ex.code_version(study)))
+    assert not set(old) & set(cur) and not store.finished_keys(tmp_path) & set(cur)
+    files = {p.name: p.read_bytes() for p in (tmp_path / store.TRIALS).glob("*.nc")}
+
+    res = rk.verify(study, tmp_path)                                  # dry run
+    assert len(res["candidates"]) == n and not res["carried"] and not res["left"]
+    assert {new for _, new in res["candidates"]} == set(cur)
+    assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
+
+    res = rk.verify(study, tmp_path, apply=True, workers=0, progress=False)
+    assert len(res["carried"]) == n and not res["recomputed"]
+    # no trial file written, renamed or changed: one ledger line each
+    assert {p.name: p.read_bytes() for p in (tmp_path / store.TRIALS).glob("*.nc")} == files
+    led = store.read_carried(tmp_path)["trials"]
+    assert set(led) == set(cur) and all(e["by"] == "recomputation" for e in led.values())
+    assert store.finished_keys(tmp_path) >= set(cur)
+    k = sorted(cur)[0]
+    t = store.read_trial(tmp_path, k)
+    assert t.attrs["carried_by"] == "recomputation" and t.attrs["key"] == k
+    assert json.loads(t.attrs["code_version"]) == ex.code_version(study)
+    assert json.loads(t.attrs["code_version_computed"]) == _old_code(study)
+    ds = api.build_dataset(study, tmp_path, quick=False, device="cpu", alpha=0.01,
+                           test="wilcoxon", correction=None, code=ex.code_version(study))
+    assert (ds["status"].values != "missing").all()
+    # nothing stale, and a second verify has nothing to do
+    assert rk.verify(study, tmp_path)["candidates"] == []
+    # the ledger line of a recomputation survives a source proof's rewrite of the ledger
+    store.write_carried(tmp_path, {"f" * 64: (sorted(old)[0], "HEAD", {"x": 1})})
+    assert store.read_carried(tmp_path)["trials"][k]["by"] == "recomputation"
+    assert "by" not in store.read_carried(tmp_path)["trials"]["f" * 64]
+
+
+def test_verify_stores_a_trial_that_differs_by_one_ulp_as_a_new_result(tmp_path, study):
+    old = _store_old(study, tmp_path)
+    bad = sorted(k for k, s in old.items() if s["optimizer"] == "sgd")[0]
+    _alter_one_ulp(tmp_path, bad)
+    res = rk.verify(study, tmp_path, apply=True, workers=0, progress=False)
+    assert len(res["carried"]) == len(old) - 1
+    [(o, new, why)] = res["recomputed"]
+    assert o == bad and why == ["test_loss"]
+    assert store.trial_path(tmp_path, new).is_file()              # its own file, current key
+    assert new not in store.read_carried(tmp_path)["trials"]
+    t = store.read_trial(tmp_path, new)
+    assert "carried_by" not in t.attrs and json.loads(t.attrs["code_version"]) == \
+        ex.code_version(study)
+    # the altered file is now stale, everything else current
+    import studies.api as sa
+
+    _, stale, _, lines = sa.stale(study, tmp_path)
+    assert [p.stem for p in stale] == [bad] and not lines
+
+
+def test_verify_leaves_failed_trials_and_other_specs(tmp_path, study):
+    st = api.prepare("selftest", quick=True).restricted(
+        seeds=[0], overrides={"sgd": {"lr": [0.1, -1.0]}})
+    old = _store_old(st, tmp_path)
+    failed = [k for k in old if store.trial_status(tmp_path, k) == "failed"]
+    assert failed
+    res = rk.verify(st, tmp_path)
+    assert {k for k, _ in res["left"]} == set(failed)
+    assert "run --retry-failed" in res["left"][0][1]
+    # seen from the study without the failing setting: its spec is not among the trials
+    res = rk.verify(study.restricted(seeds=[0]), tmp_path)
+    assert set(failed) <= {k for k, why in res["left"] if "not among" in why}
+
+
+def test_differences_compare_bits_and_nan_and_leave_timings_out():
+    ds = xr.Dataset({"a": (("epoch",), np.array([1.0, np.nan])),
+                     "train_seconds": ((), 3.0), "n": ((), np.int64(4))},
+                    attrs={"status": "ok", "message": "", "diverged_step": -1})
+    rec = {"status": "ok", "message": "", "diverged_step": -1,
+           "vars": {"a": (("epoch",), np.array([1.0, -np.nan])),     # another NaN pattern
+                    "train_seconds": ((), np.float64(9.0)), "n": ((), np.int64(4))}}
+    ignore = rk.timing_vars(None, {"a", "train_seconds", "n"})
+    assert ignore == {"train_seconds"}
+    assert rk.differences(ds, rec, ignore) == []
+    assert rk.differences(ds, rec) == ["train_seconds"]
+    rec["vars"]["a"] = (("epoch",), np.array([np.nextafter(1.0, 2.0), np.nan]))
+    assert rk.differences(ds, rec, ignore) == ["a"]
+    rec["vars"]["a"] = (("step",), np.array([1.0, np.nan]))
+    assert rk.differences(ds, rec, ignore) == ["a"]
+    rec["vars"]["a"] = (("epoch",), np.array([1.0, np.nan], dtype=np.float32))
+    assert rk.differences(ds, rec, ignore) == ["a"]
+    rec["vars"]["a"] = (("epoch",), np.array([1.0, np.nan]))
+    rec["vars"]["extra"] = ((), 1.0)
+    assert rk.differences(ds, rec, ignore) == ["variables ['extra'] only on one side"]
+    del rec["vars"]["extra"]
+    rec.update(status="diverged", diverged_step=7, message="diverged")
+    assert rk.differences(ds, rec, ignore) == ["status ok -> diverged", "message",
+                                               "diverged_step -1 -> 7"]
+
+    class S:
+        variables = {"epoch_wall": {"units": "s"}, "loss": {"units": "1"}}
+    assert rk.timing_vars(S, {"epoch_wall", "loss", "mlp_epoch_time"}) == {
+        "epoch_wall", "mlp_epoch_time"}
+
+
+def test_cli_rekey_verify_lists_then_computes_and_refuses_bad_flags(tmp_path, capsys, study,
+                                                                  monkeypatch):
+    full = api.prepare("selftest")
+    part = full.restricted(seeds=[0], problems=[sorted(full.problems)[0]])
+    n = len(_store_old(part, tmp_path))
+    assert main(["rekey", "selftest", "--verify", "--out", str(tmp_path),
+                 "--problems", sorted(full.problems)[0]]) == 0
+    text = capsys.readouterr().out
+    assert text.count("can verify: ") == n and f"{n} trials to recompute" in text
+    assert main(["rekey", "selftest", "--verify", "--yes", "--workers", "0", "--no-progress",
+                 "--out", str(tmp_path), "--problems", sorted(full.problems)[0]]) == 0
+    text = capsys.readouterr().out
+    assert text.count("rekeyed: ") == n and f"{n} trials carried over by recomputation" in text
+    for bad, msg in ((["--verify", "--from", "HEAD"], "exclude each other"),
+                     ([], "give --from REV"),
+                     (["--from", "HEAD", "--workers", "2"], "--workers go with --verify"),
+                     (["--verify", "--workers", "-1"], "--workers must be >= 0"),
+                     (["--verify", "--problems", ","], "--problems: empty")):
+        assert main(["rekey", "selftest", "--out", str(tmp_path), *bad]) == 2
+        assert msg in capsys.readouterr().err
