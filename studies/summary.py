@@ -64,6 +64,18 @@ def completeness(st, out: Path, trials=None) -> tuple[int, int, list[int]]:
     return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
 
 
+def dataset_is_current(ds, keys: set, code: dict) -> bool:
+    """Whether a combined Dataset was made from the trials the current code reads: every
+    trial key it names (``trial_key``; also those of its missing cells) is one of ``keys``,
+    the study's current keys, which a carry-over (``rekey``, the ledger) keeps for stored
+    trials of an older code version. A Dataset without ``trial_key`` is judged by its
+    source hash."""
+    if "trial_key" not in ds:
+        return ds.attrs.get("source_sha256") == code.get("source_sha256")
+    named = {str(k) for k in np.asarray(ds["trial_key"].values).ravel() if str(k)}
+    return bool(named) and named <= keys
+
+
 def _relative_paths(text: str) -> str:
     """Paths under the repository written by a study's own report, made repo-relative (the
     report is read on other machines, where this checkout's absolute path means nothing)."""
@@ -193,7 +205,7 @@ def build(results_dir: Path | None = None) -> Path:
         older = ""
         if nc.is_file() and stored < total:
             with xr.open_dataset(nc) as old:
-                same_code = old.attrs.get("source_sha256") == current["source_sha256"]
+                same_code = dataset_is_current(old, {k for k, _ in trials}, current)
         if nc.is_file() and stored < total and not same_code:
             # a Dataset made by an earlier code version: still a valid, labelled result
             with xr.open_dataset(nc) as old:

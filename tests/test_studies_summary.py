@@ -141,3 +141,25 @@ def test_default_table_shows_error_rates_in_percent():
     assert t.scale == 100.0 and t.unit == "%"
     ds["test_error"].attrs["long_name"] = "test loss"
     assert default_table(ds, st).scale == 1.0
+
+
+def test_a_dataset_is_current_when_it_names_only_current_trial_keys():
+    """The summary labels a partial study's stored Dataset 'from code X' only when it was
+    made from other trials than the current code reads: a carry-over (same trials, new
+    keys through the ledger, and a Dataset rebuilt from them) is current although its
+    source hash differs; a Dataset naming a key the code no longer has is not."""
+    import xarray as xr
+
+    from studies.summary import dataset_is_current
+
+    keys = np.array([["a", "b"], ["c", ""]], dtype=object)   # "": an excluded cell
+    ds = xr.Dataset({"trial_key": (("setting", "seed"), keys.astype(str))},
+                    attrs={"source_sha256": "old"})
+    code = {"source_sha256": "new"}
+    assert dataset_is_current(ds, {"a", "b", "c", "d"}, code)
+    assert not dataset_is_current(ds, {"a", "b"}, code)
+    assert not dataset_is_current(ds.assign(trial_key=ds["trial_key"].where(False, "")),
+                                  {"a"}, code)
+    old = ds.drop_vars("trial_key")          # a Dataset combined before trial_key existed
+    assert not dataset_is_current(old, {"a", "b", "c"}, code)
+    assert dataset_is_current(old, set(), {"source_sha256": "old"})
