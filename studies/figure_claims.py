@@ -111,3 +111,14 @@ def document(title: str, intro: str, rows: list[str], footer: str = "") -> str:
     if footer:
         lines += [footer, ""]
     return "\n".join(lines)
+
+
+def write(outdir, study: str, title: str, intro: str, rows: list[str], footer: str = "") -> list:
+    """Write ``<study>-claims.md`` (:func:`document`) into ``outdir``; returns its path in a
+    list, as an ``extra_report`` hook does."""
+    from pathlib import Path
+
+    from .store import atomic_write_bytes
+
+    text = document(title, intro, rows, footer)
+    return [atomic_write_bytes(text.encode(), Path(outdir) / f"{study}-claims.md")]

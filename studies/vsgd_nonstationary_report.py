@@ -101,11 +101,10 @@ def claim_rows(ds) -> list[str]:
 
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-nonstationary-claims.md``: the claims of Fig. 2, tested."""
-    from .store import atomic_write_bytes
-
     if "loss_time_mean" not in ds or VSGD not in F.labels(ds):
         return []
-    text = F.document(
+    return F.write(
+        outdir, "vsgd-nonstationary",
         "vSGD Fig. 2: the paper's claims, tested",
         "Non-stationary 1-D noisy quadratic (h = 1, sigma = 1, optimum jumping every 300 "
         "steps), 1,000 runs per seed, 10 seeds paired by their sample streams "
@@ -118,4 +117,3 @@ def extra_report(ds, outdir) -> list[Path]:
         "oracle's, and the fixed rates of the figure have the lower time-averaged loss here "
         "(last row). vSGD runs as in the other quadratic studies: C = 1, n0 = 10, the exact "
         "curvature h = 1 as its bbprop sample.")
-    return [atomic_write_bytes(text.encode(), Path(outdir) / "vsgd-nonstationary-claims.md")]

@@ -77,11 +77,10 @@ def claim_rows(ds) -> list[str]:
 
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-quadratic-1d-claims.md``: the claims of supplement Fig. 1, tested."""
-    from .store import atomic_write_bytes
-
     if "loss_final_median" not in ds or VSGD not in F.labels(ds):
         return []
-    text = F.document(
+    return F.write(
+        outdir, "vsgd-quadratic-1d",
         "vSGD supplement Fig. 1: the paper's claims, tested",
         "1-D noisy quadratic (h = 1, sigma = 1, theta0 = 10), 1,000 runs per seed, 10 seeds "
         "paired by their sample streams (`studies/figure_claims.py` says how the rows are "
@@ -92,4 +91,3 @@ def extra_report(ds, outdir) -> list[Path]:
         "how the caption's last sentence reads. vSGD with the paper's rule of thumb C = d/10 "
         "= 0.1 (the study's other vSGD row) is not in the figure: its rate stays near 1, and "
         "its loss with it.")
-    return [atomic_write_bytes(text.encode(), Path(outdir) / "vsgd-quadratic-1d-claims.md")]

@@ -56,14 +56,12 @@ def claim_rows(ds) -> list[str]:
 
 def extra_report(ds, outdir) -> list[Path]:
     """``vsgd-quadratic-2d-claims.md``: the claims of supplement Fig. 2, tested."""
-    from .store import atomic_write_bytes
-
     if "loss_final_median" not in ds or VSGD not in F.labels(ds):
         return []
-    text = F.document(
+    return F.write(
+        outdir, "vsgd-quadratic-2d",
         "vSGD supplement Fig. 2: the paper's claims, tested",
         "2-D noisy bowl (h = (1, 10), sigma = 1, theta0 = (5, 5)), 400 steps, 1,000 runs per "
         "seed, 10 seeds paired by their sample streams (`studies/figure_claims.py` says how "
         "the rows are tested). The floor J* = sum h sigma^2 / 2 = 5.5.",
         claim_rows(ds))
-    return [atomic_write_bytes(text.encode(), Path(outdir) / "vsgd-quadratic-2d-claims.md")]
