@@ -132,4 +132,10 @@ def claims_section(datasets: dict[str, xr.Dataset]) -> list[str]:
             lines += [f"From [{name}](#{name}):", "", *rows, ""]
     if not found:
         lines += ["No stored vSGD Tables 2-3 results yet.", ""]
+    lines += ["**The figures' claims.** The captions' statements about the noisy quadratics "
+              "are tested in [vsgd-nonstationary](#vsgd-nonstationary) (main Fig. 2), "
+              "[vsgd-quadratic-1d](#vsgd-quadratic-1d) and [vsgd-quadratic-2d]"
+              "(#vsgd-quadratic-2d) (supplement Figs. 1-2); those of ADADELTA's Figs. 1-4 in "
+              "[adadelta-fig1](#adadelta-fig1), [adadelta-fig2](#adadelta-fig2) and "
+              "[adadelta-async](#adadelta-async).", ""]
     return lines
