@@ -82,19 +82,37 @@ def _relative_paths(text: str) -> str:
     return text.replace(f"{repo_root().resolve()}/", "")
 
 
-def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict]:
-    """``(hours, unknown)``: core-hours the missing trials of the full form would take,
-    estimated from the median ``wall_time`` of the stored trials of the same problem and
-    optimizer (else of the same problem), how many missing trials have no such reference,
-    and those per data set (``problem_params["dataset"]``, where a problem names one: CIFAR-10
-    trials cannot run where the data is absent). Wall times were measured with one trial
-    per core, as the runs here go."""
+def problem_work(spec: dict) -> float | None:
+    """Relative cost of one trial of ``spec``'s problem: parameters of its network (layer
+    ``sizes``) times training samples (``n_train`` where given, else 1); None when the
+    problem names no layer sizes."""
+    pp = spec.get("problem_params") or {}
+    sizes = pp.get("sizes")
+    if not sizes or len(sizes) < 2:
+        return None
+    n = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    return float(n) * float(pp.get("n_train") or 1)
+
+
+def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, int]:
+    """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
+    form would take, estimated from the median ``wall_time`` of the stored trials of the
+    same problem and optimizer (else of the same problem); failing that, for networks,
+    *scaled* from the same optimizer on the largest other problem of the study with stored
+    trials, by :func:`problem_work` (parameters x samples: one online step costs about
+    as much per parameter on every size; a rough figure, and ``scaled`` says how many
+    trials it covers); how many missing trials have no reference at all, and those per data
+    set (``problem_params["dataset"]``, where a problem names one: CIFAR-10 trials cannot
+    run where the data is absent). Wall times were measured with one trial per core, as
+    the runs here go."""
     import netCDF4
 
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     times: dict[tuple[str, str], list[float]] = {}
+    work: dict[str, float | None] = {}
     for k, s in trials:
+        work.setdefault(s["problem"], problem_work(s))
         if k in done:
             try:
                 with netCDF4.Dataset(stored_path(out, k)) as nc:
@@ -102,32 +120,42 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict]:
             except (OSError, AttributeError, ValueError):
                 continue
             times.setdefault((s["problem"], s["optimizer"]), []).append(w)
-    hours, unknown, by_data = 0.0, 0, {}
+    hours, unknown, scaled, by_data = 0.0, 0, 0, {}
     for k, s in trials:
         if k in done:
             continue
-        ref = times.get((s["problem"], s["optimizer"])) or [
-            w for (p, _), ws in times.items() if p == s["problem"] for w in ws]
+        p, o = s["problem"], s["optimizer"]
+        ref = times.get((p, o)) or [w for (q, _), ws in times.items() if q == p for w in ws]
         if ref:
             hours += float(np.median(ref)) / 3600.0
-        else:
-            unknown += 1
-            data = (s.get("problem_params") or {}).get("dataset")
-            if data:
-                by_data[data] = by_data.get(data, 0) + 1
-    return hours, unknown, by_data
+            continue
+        others = [(work[q], ws) for (q, oo), ws in times.items()
+                  if oo == o and q != p and work.get(q) and work.get(p)]
+        if others:
+            w_ref, ws = max(others, key=lambda x: x[0])
+            hours += float(np.median(ws)) * work[p] / w_ref / 3600.0
+            scaled += 1
+            continue
+        unknown += 1
+        data = (s.get("problem_params") or {}).get("dataset")
+        if data:
+            by_data[data] = by_data.get(data, 0) + 1
+    return hours, unknown, by_data, scaled
 
 
 #: data set names as the report writes them
 DATA_NAMES = {"cifar10": "CIFAR-10", "mnist": "MNIST", "xor": "XOR"}
 
 
-def _remaining_text(hours: float, unknown: int, missing: int, by_data: dict | None = None) -> str:
+def _remaining_text(hours: float, unknown: int, missing: int, by_data: dict | None = None,
+                    scaled: int = 0) -> str:
     if missing == 0:
         return "—"
     parts = []
     if missing > unknown:
-        parts.append(f"≈ {hours:.1f} core-h" if hours >= 0.05 else "< 0.1 core-h")
+        parts.append((f"≈ {hours:.1f} core-h" if hours >= 0.05 else "< 0.1 core-h")
+                     + (f" ({scaled} trials scaled from smaller networks by parameters x "
+                        "samples)" if scaled else ""))
     if unknown:
         per = ", ".join(f"{DATA_NAMES.get(d, d)}: {n}" for d, n in sorted((by_data or {}).items()))
         parts.append(f"{unknown} trials without a timed reference" + (f" ({per})" if per else ""))
@@ -218,8 +246,8 @@ def build(results_dir: Path | None = None) -> Path:
                 seeds = [int(x) for x in old["seed"].values]
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
-        hours, unknown, by_data = remaining_estimate(st, out, trials)
-        left = _remaining_text(hours, unknown, total - stored, by_data)
+        hours, unknown, by_data, scaled = remaining_estimate(st, out, trials)
+        left = _remaining_text(hours, unknown, total - stored, by_data, scaled)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
                      f"({state}) | {seed_txt} | {left} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]

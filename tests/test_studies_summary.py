@@ -102,7 +102,7 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
 
     st = get_study("selftest")
     out = tmp_path / "selftest"
-    hours, unknown, _ = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
+    hours, unknown, _, _ = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
     total = len(expand(st))
     assert hours == 0.0 and unknown == total
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), progress=False)
@@ -115,14 +115,23 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
                 walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
     expected = sum(np.median(walls[(s["problem"], s["optimizer"])])
                    for k, s in trials if k not in done) / 3600
-    hours, unknown, by_data = remaining_estimate(st, out)
-    assert unknown == 0 and by_data == {} and 0 < len(done) < total
+    hours, unknown, by_data, scaled = remaining_estimate(st, out)
+    assert unknown == 0 and by_data == {} and scaled == 0 and 0 < len(done) < total
     assert np.isclose(hours, expected)
     assert _remaining_text(hours, 0, total - len(done)).startswith(("≈", "<"))
     assert _remaining_text(0.0, 3, 3) == "3 trials without a timed reference"
     assert _remaining_text(0.0, 0, 0) == "—"
     assert (_remaining_text(1.0, 5, 10, {"cifar10": 5})
             == "≈ 1.0 core-h; 5 trials without a timed reference (CIFAR-10: 5)")
+    assert _remaining_text(2.0, 0, 4, scaled=4).startswith("≈ 2.0 core-h (4 trials scaled")
+
+
+def test_remaining_estimate_scales_from_a_smaller_network_by_parameters_and_samples():
+    from studies.summary import problem_work
+
+    assert problem_work({"problem_params": {"sizes": [784, 10]}}) == 7850
+    assert problem_work({"problem_params": {"sizes": [2, 10, 2], "n_train": 100}}) == 52 * 100
+    assert problem_work({"problem_params": {"h": [1.0]}}) is None
 
 
 def test_default_table_shows_error_rates_in_percent():
@@ -163,3 +172,36 @@ def test_a_dataset_is_current_when_it_names_only_current_trial_keys():
     old = ds.drop_vars("trial_key")          # a Dataset combined before trial_key existed
     assert not dataset_is_current(old, {"a", "b", "c"}, code)
     assert dataset_is_current(old, set(), {"source_sha256": "old"})
+
+
+def test_remaining_estimate_scales_missing_problems_from_stored_ones(tmp_path, monkeypatch):
+    """Trials of a problem with nothing stored are estimated from the same optimizer on
+    the largest stored problem, times the ratio of problem_work."""
+    import netCDF4
+
+    import studies
+    import studies.summary as sm
+    from studies.expand import code_version, expand, keyed
+    from studies.registry import get_study
+    from studies.store import finished_keys, trial_path
+
+    st = get_study("selftest")
+    p1, p2 = sorted(st.problems)[:2]
+    out = tmp_path / "selftest"
+    studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
+    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
+    done = finished_keys(out)
+    trials = keyed(expand(st), code_version(st))
+    walls = {}
+    for k, s in trials:
+        if k in done:
+            with netCDF4.Dataset(trial_path(out, k)) as nc:
+                walls.setdefault(s["optimizer"], []).append(float(nc.wall_time))
+    hours, unknown, _, scaled = sm.remaining_estimate(st, out)
+    missing2 = [s for k, s in trials if k not in done and s["problem"] == p2]
+    assert scaled == len(missing2) > 0
+    expect = sum(3.0 * np.median(walls[s["optimizer"]]) for s in missing2)
+    expect += sum(np.median(walls[s["optimizer"]]) for k, s in trials
+                  if k not in done and s["problem"] == p1)
+    assert np.isclose(hours * 3600, expect)
+    assert unknown == sum(1 for k, s in trials if k not in done and s["problem"] not in (p1, p2))
