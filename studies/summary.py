@@ -98,8 +98,8 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
     """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
     form would take, estimated from the median ``wall_time`` of the stored trials of the
     same problem and optimizer (else of the same problem); failing that, for networks,
-    *scaled* from the same optimizer on the largest other problem of the study with stored
-    trials, by :func:`problem_work` (parameters x samples: one online step costs about
+    *scaled* from the same optimizer on the largest other problem of the study on the same
+    data set with stored trials, by :func:`problem_work` (parameters x samples: one online step costs about
     as much per parameter on every size; a rough figure, and ``scaled`` says how many
     trials it covers); how many missing trials have no reference at all, and those per data
     set (``problem_params["dataset"]``, where a problem names one: CIFAR-10 trials cannot
@@ -111,8 +111,10 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     times: dict[tuple[str, str], list[float]] = {}
     work: dict[str, float | None] = {}
+    dataset: dict[str, str | None] = {}
     for k, s in trials:
         work.setdefault(s["problem"], problem_work(s))
+        dataset.setdefault(s["problem"], (s.get("problem_params") or {}).get("dataset"))
         if k in done:
             try:
                 with netCDF4.Dataset(stored_path(out, k)) as nc:
@@ -129,15 +131,15 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
         if ref:
             hours += float(np.median(ref)) / 3600.0
             continue
+        data = (s.get("problem_params") or {}).get("dataset")
         others = [(work[q], ws) for (q, oo), ws in times.items()
-                  if oo == o and q != p and work.get(q) and work.get(p)]
+                  if oo == o and q != p and work.get(q) and work.get(p) and dataset[q] == data]
         if others:
             w_ref, ws = max(others, key=lambda x: x[0])
             hours += float(np.median(ws)) * work[p] / w_ref / 3600.0
             scaled += 1
             continue
         unknown += 1
-        data = (s.get("problem_params") or {}).get("dataset")
         if data:
             by_data[data] = by_data.get(data, 0) + 1
     return hours, unknown, by_data, scaled
