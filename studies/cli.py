@@ -220,7 +220,7 @@ def _cmd_verify(a) -> int:
     st = prepare(a.name, only=_names(a.only, "--only"), problems=_names(a.problems, "--problems"))
     out = Path(a.out) if a.out else default_out(st.name, False)
     res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
-                 progress=not a.no_progress)
+                 progress=not a.no_progress, whole=prepare(a.name))
     if not a.yes:
         for old, new in res["candidates"]:
             print(f"can verify: {old} -> {new}")
@@ -233,10 +233,12 @@ def _cmd_verify(a) -> int:
     if a.yes:
         print(f"{st.name}: {len(res['carried'])} trials carried over by recomputation (ledger "
               f"trials/carried.json), {len(res['recomputed'])} differed and were stored as new "
-              f"trials; {res['current']} already current; {len(res['left'])} left in {out}")
+              f"trials; {res['current']} already current; {len(res['left'])} left in {out}"
+              + (f" ({res['outside']} of other parts not looked at)" if res["outside"] else ""))
     else:
         print(f"{st.name}: {len(res['candidates'])} trials to recompute (run again with --yes); "
-              f"{res['current']} already current; {len(res['left'])} left in {out}")
+              f"{res['current']} already current; {len(res['left'])} left in {out}"
+              + (f" ({res['outside']} of other parts not looked at)" if res["outside"] else ""))
     return 0
 
 

@@ -115,7 +115,9 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
             res["left"].append((key, "its key is not the key of its own spec and code"))
             continue
         new = trial_key(spec, now)
-        if new not in wanted:
+        if new not in wanted and new in others:
+            res["outside"] += 1         # another part of the study
+        elif new not in wanted:
             res["left"].append((key, "its spec is not among the study's trials now"))
             continue
         if code.get("adaptlr") != now["adaptlr"]:
@@ -185,15 +187,19 @@ def differences(stored, rec: dict, ignore=()) -> list[str]:
 
 
 def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
-           scheduler: str | None = None, progress: bool = True) -> dict:
+           scheduler: str | None = None, progress: bool = True, whole=None) -> dict:
     """Carry over by recomputation (module docstring) the stored trials of ``study`` in
     ``out`` that the current code keys differently.
 
     ``study`` may be a part of a study (``--problems``, ``--only``, ``--seeds``): its trials
-    have the whole form's keys, so a large study can be verified piece by piece.
+    have the whole form's keys, so a large study can be verified piece by piece; ``whole``
+    (the full form) then tells the stored trials of the other parts (counted in
+    ``outside``) from those of no part. A recomputation that fails (an exception, a lost
+    worker) is not stored: the trial is left, with the message.
     Returns ``{"candidates": [(stored key, current key)], "carried": [(stored, current)],
-    "recomputed": [(stored, current, [what differs])], "current": n, "left": [(key, why)]}``;
-    with ``apply=False`` nothing is computed or written (it lists the candidates).
+    "recomputed": [(stored, current, [what differs])], "current": n, "outside": n,
+    "left": [(key, why)]}``; with ``apply=False`` nothing is computed or written (it lists
+    the candidates).
     """
     import netCDF4
 
@@ -205,7 +211,9 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     done = store.finished_keys(out)
     carried_from = {e["stored"] for k, e in store.read_carried(out)["trials"].items()
                     if k in wanted}
-    res: dict = {"candidates": [], "carried": [], "recomputed": [], "current": 0, "left": []}
+    others = set(wanted) if whole is None else {k for k, _ in keyed(expand(whole), now)}
+    res: dict = {"candidates": [], "carried": [], "recomputed": [], "current": 0, "outside": 0,
+                 "left": []}
     todo: dict[str, str] = {}           # current key -> stored key
     for key in sorted(store.file_keys(out)):
         if key in wanted:
@@ -217,7 +225,9 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
             spec = json.loads(nc.getncattr("spec"))
             status = str(nc.getncattr("status"))
         new = trial_key(spec, now)
-        if new not in wanted:
+        if new not in wanted and new in others:
+            res["outside"] += 1         # another part of the study
+        elif new not in wanted:
             res["left"].append((key, "its spec is not among the study's trials now"))
         elif new in done or new in todo:
             continue                     # current already (a rerun, a carry-over)
@@ -235,6 +245,10 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     def judge(rec: dict) -> str:
         old = todo[rec["key"]]
         stored = store.read_trial(out, old)
+        if rec["status"] == "failed" and stored.attrs.get("status") != "failed":
+            first = rec["message"].splitlines()[0] if rec["message"] else ""
+            res["left"].append((old, f"its recomputation failed ({first}); nothing stored"))
+            return ""
         why = differences(stored, rec, timing_vars(study, set(rec["vars"]) | set(stored.data_vars)))
         if why:
             store.write_trial(out, rec)      # a result of the current code, stored as any run's

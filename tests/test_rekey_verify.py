@@ -174,3 +174,29 @@ def test_cli_rekey_verify_lists_then_computes_and_refuses_bad_flags(tmp_path, ca
                      (["--verify", "--problems", ","], "--problems: empty")):
         assert main(["rekey", "selftest", "--out", str(tmp_path), *bad]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_verify_a_part_leaves_the_other_parts_and_never_stores_a_failed_recomputation(
+        tmp_path, study):
+    import dataclasses
+
+    old = _store_old(study, tmp_path)
+    p1 = sorted(study.problems)[0]
+    part = study.restricted(problems=[p1])
+    res = rk.verify(part, tmp_path, whole=study)
+    n1 = sum(1 for s in old.values() if s["problem"] == p1)
+    assert len(res["candidates"]) == n1 and res["outside"] == len(old) - n1 and not res["left"]
+    # without the whole form, the other parts' trials are 'not among the trials'
+    assert len(rk.verify(part, tmp_path)["left"]) == len(old) - n1
+
+    def broken(spec):
+        raise RuntimeError("lost the data")
+
+    files = {p.name for p in (tmp_path / store.TRIALS).glob("*.nc")}
+    res = rk.verify(dataclasses.replace(part, trial=broken), tmp_path, apply=True, workers=0,
+                    progress=False, whole=study)
+    assert not res["carried"] and not res["recomputed"] and len(res["left"]) == n1
+    assert all("recomputation failed (RuntimeError: lost the data)" in why
+               for _, why in res["left"])
+    assert {p.name for p in (tmp_path / store.TRIALS).glob("*.nc")} == files
+    assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
