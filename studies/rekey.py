@@ -115,9 +115,7 @@ def rekey(study, out: Path, revs: list[str], *, apply: bool = False) -> dict:
             res["left"].append((key, "its key is not the key of its own spec and code"))
             continue
         new = trial_key(spec, now)
-        if new not in wanted and new in others:
-            res["outside"] += 1         # another part of the study
-        elif new not in wanted:
+        if new not in wanted:
             res["left"].append((key, "its spec is not among the study's trials now"))
             continue
         if code.get("adaptlr") != now["adaptlr"]:
