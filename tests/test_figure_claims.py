@@ -111,3 +111,39 @@ def test_companions_on_the_committed_results(tmp_path, name, mod, n_rows):
     text = path.read_text()
     assert path.name == f"{name}-claims.md" and "| claim (the paper's words) |" in text
     assert "undetermined" not in text and "not run" not in text
+
+
+def test_slowstart_sensitivity_claims_by_hand():
+    """Fig. 10's claims on a made Dataset: C in 1..1e3, three variants, known errors."""
+    from studies import vsgd_slowstart_sensitivity_report as SS
+
+    Cs = [1.0, 10.0, 100.0, 1000.0]
+    last = {"vsgd-l": [0.5, 0.1, 0.1, 0.3], "vsgd-b": [0.2, 0.1, 0.1, 0.3],
+            "vsgd-g": [0.11, 0.1, 0.1, 0.3]}
+    settings, opts, cs, te = [], [], [], []
+    for v, errs in last.items():
+        for C, e in zip(Cs, errs):
+            settings.append(f"{v}(C={C})")
+            opts.append(v)
+            cs.append(C)
+            # epochs 0, 1, 2: epoch 1 at the largest C is 4x the best epoch-1 error
+            e1 = 0.4 if C == Cs[-1] else 0.1
+            te.append([[0.9, e1, e], [0.9, e1, e]])
+    te = np.array(te)[None]                                # problem, setting, seed, epoch
+    ds = xr.Dataset(
+        {"test_error": (("problem", "setting", "seed", "epoch"), te),
+         "status": (("problem", "setting", "seed"), np.full(te.shape[:3], "ok")),
+         "n_params": (("problem", "setting", "seed"), np.full(te.shape[:3], 1000.0))},
+        coords={"problem": ["M0"], "setting": settings, "optimizer": ("setting", opts),
+                "C": ("setting", cs), "seed": [0, 1], "epoch": [0, 1, 2]})
+    rows = SS.claim_rows(ds)
+    assert len(rows) == 4
+    assert "vsgd-l 5.00x, vsgd-b 2.00x, vsgd-g 1.10x" in rows[0] and rows[0].endswith(
+        "| reproduced |")
+    assert "vsgd-l 10 to 100 (1 decades)" in rows[1] and "partly" in rows[1]
+    assert "vsgd-l 4.00x / 3.00x" in rows[2] and rows[2].endswith("| reproduced |")
+    assert "d/10 = 100" in rows[3] and "holds in 3 of 3" in rows[3]
+    ds["test_error"][0, 0, :, -1] = 0.105                   # vsgd-l barely minds a small C
+    assert "partly: unstable, but vsgd-b most affected" in SS.claim_rows(ds)[0]
+    ds["status"][0, 1, :] = "missing"                       # a C not stored: no rows yet
+    assert SS.claim_rows(ds) == []
