@@ -4,7 +4,8 @@ summary``.
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
 results) print one ``error: ...`` line naming the value and what is allowed, and exit
-with status 2; no traceback. Interrupting with Ctrl-C exits with 130; finished trials
+with status 2; no traceback. Interrupting with Ctrl-C exits with 130, SIGTERM with 143
+(either way the local Dask cluster is closed first, its workers with it); finished trials
 are kept.
 """
 from __future__ import annotations
@@ -271,7 +272,32 @@ def _cmd_rekey(a) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that a run closes its Dask cluster
+    (a runner killed by the default handler left its worker processes computing)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+EXIT_TERMINATED = 128 + 15
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .registry import UnknownStudyError
     from .runner import SchedulerError
@@ -302,6 +328,7 @@ def main(argv=None) -> int:
         msg = e.args[0] if isinstance(e, LookupError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted; finished trials are stored, rerun to continue", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{what}; finished trials are stored, rerun to continue", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else 130

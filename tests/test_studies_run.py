@@ -285,6 +285,40 @@ def test_resume_after_sigkill(snapshot, tmp_path):
     assert not list(out.rglob(".tmp-*"))
 
 
+def test_sigterm_closes_the_cluster_and_keeps_finished_trials(snapshot, tmp_path):
+    """SIGTERM to a running study (how a scheduler or `kill` stops a background run, which
+    ignores Ctrl-C): exit 143 with a clear line, every worker process gone, finished
+    trials kept."""
+    import psutil
+
+    out = tmp_path / "out"
+    env = _env(snapshot, STUDIES_SELFTEST_SLEEP=0.4)
+    args = [sys.executable, "-m", "studies", "run", "selftest", "--quick", "--workers", "2",
+            "--out", str(out), "--no-progress"]
+    p = subprocess.Popen(args, cwd=snapshot, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while len(store.finished_keys(out)) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        children = psutil.Process(p.pid).children(recursive=True)
+        assert children                                # the LocalCluster's processes
+        os.kill(p.pid, signal.SIGTERM)
+        err = p.communicate(timeout=60)[1]
+        _, alive = psutil.wait_procs(children, timeout=20)
+        assert p.returncode == 143 and "terminated; finished trials are stored" in err, err
+        assert not alive, [c.cmdline() for c in alive]
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done = store.finished_keys(out)
+    assert 2 <= len(done) < 18
+    for k in done:
+        xr.load_dataset(store.trial_path(out, k))
+
+
 def test_external_scheduler_and_two_workers(snapshot, tmp_path):
     sched_file = tmp_path / "scheduler.json"
     env = _env(snapshot, DASK_DISTRIBUTED__WORKER__DAEMON="False")
