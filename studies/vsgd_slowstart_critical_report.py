@@ -28,12 +28,19 @@ NO_LEARNING = 0.95
 
 
 def rule_rows(ds) -> list[str]:
-    """Markdown rows: d, d/10, critical C, ratio, censoring, per problem."""
+    """Markdown rows: d, d/10, critical C, ratio, censoring, per problem; a problem with
+    trials not stored (a part run, failed trials) is 'not determined'."""
     top = float(np.nanmax(ds["C"].values.astype(float)))
     rows = ["| problem | d | d/10 | critical C | critical C / (d/10) | note |",
             "|---|---|---|---|---|---|"]
     for p, (d, crit, _) in critical_c(ds).items():
         if not np.isfinite(d):
+            continue
+        st = ds["status"].sel(problem=p).values.astype(str)
+        stored = int(np.isin(st, ("ok", "diverged")).sum())
+        if stored < st.size:    # a part run: the fractions of the missing cells are unknown
+            rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | not determined | | only {stored} "
+                        f"of {st.size} trials stored |")
             continue
         if not np.isfinite(crit):
             rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | above the grid | > {top / (d / 10):.3g} "

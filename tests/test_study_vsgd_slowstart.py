@@ -155,3 +155,7 @@ def test_slowstart_critical_rule_of_thumb_analysis():
     assert rows[2] == "| XOR-5 | 50 | 5 | 100 | 20 | at the top of the grid (censored) |"
     # stable runs whose final loss >= 95% of 0.7 (= 0.665): C=1: 0.69 -> 1 of 3; C=100: 2 of 4
     assert R.no_learning_rows(ds)[2] == "| XOR-5 | 0/1 | 1/3 | 2/4 |"
+    # a part run (cells missing): no critical C is claimed from the cells that are there
+    ds["status"][0, 2, 1:] = "missing"
+    assert R.rule_rows(ds)[2] == ("| XOR-5 | 50 | 5 | not determined | | only 9 of 12 trials "
+                                  "stored |")
