@@ -65,7 +65,8 @@ def floor_rows(ds) -> list[str]:
     for p in ds["problem"].values.astype(str):
         sub = ds.sel(problem=p)
         for k in np.flatnonzero(opt == "vsgd-l")[np.argsort(ds["C"].values[opt == "vsgd-l"])]:
-            n0 = np.nanmax(sub["used_n0"].values[k]) if "used_n0" in sub else np.nan
+            n0 = (np.nanmax(sub["used_n0"].values[k])
+                  if "used_n0" in sub and np.isfinite(sub["used_n0"].values[k]).any() else np.nan)
             tau0 = (np.nanmax(sub["used_tau0"].values[k])
                     if "used_tau0" in sub and np.isfinite(sub["used_tau0"].values[k]).any() else n0)
             C = float(ds["C"].values[k])

@@ -106,8 +106,10 @@ def test_c_sensitivity_quick_form_and_figure(tmp_path):
     assert float(c1000[5]) == pytest.approx(1000 * n0 / (n0 + 600), rel=1e-2)  # epoch 3
     rates = MEM.rate_rows(ds)
     assert len(rates) == 2 + 3 and all(r.count("|") == 6 for r in rates)
-    (md,) = MEM.extra_report(ds, tmp_path / "report")
+    md, claims = MEM.extra_report(ds, tmp_path / "report")
     assert md.name == "vsgd-slowstart-sensitivity-memory.md" and "at most" in md.read_text()
+    assert claims.name == "vsgd-slowstart-sensitivity-claims.md"
+    assert "C = d/10" in claims.read_text()
 
 
 def test_slowstart_lr_zero_minimum_analysis():
