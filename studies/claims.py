@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats as sps
 
-from .stats import DEFAULT_ALPHA, paired_pvalue
+from .stats import DEFAULT_ALPHA, min_pvalue, paired_pvalue
 
 #: comparisons of the paper's Sec. 7.3: (vSGD variant, baseline, metric)
 CLAIMS = (
@@ -62,7 +62,8 @@ def compare(a: np.ndarray, b: np.ndarray, *, alpha: float = DEFAULT_ALPHA,
     """Paired comparison of per-seed errors ``a`` (vSGD) and ``b`` (baseline), lower is better.
 
     Returns ``n``, ``diff`` (mean of a - b), ``ci`` (95% t interval of it), ``p`` (Wilcoxon),
-    ``verdict`` (better / worse / not different at ``alpha``), ``equivalent`` (90% t interval
+    ``verdict`` (better / worse / not different at ``alpha``; undetermined when ``n`` pairs
+    cannot reach ``alpha`` at all, e.g. 7 or fewer at 0.01), ``equivalent`` (90% t interval
     inside ``+-margin * mean(b)``).
     """
     a = np.asarray(a, np.float64)
@@ -79,6 +80,10 @@ def compare(a: np.ndarray, b: np.ndarray, *, alpha: float = DEFAULT_ALPHA,
     half90 = sps.t.ppf(0.95, n - 1) * s / np.sqrt(n)
     p = paired_pvalue(a, b)
     verdict = ("not different" if not p < alpha else "better" if m < 0 else "worse")
+    if verdict == "not different" and not min_pvalue("wilcoxon", n) < alpha:
+        # too few pairs for the test to reach alpha at all: 'not different' would be empty
+        verdict = (f"undetermined ({n} paired seeds: the Wilcoxon test cannot reach "
+                   f"p < {alpha:g})")
     bound = margin * abs(b.mean())
     return {"n": n, "diff": m, "ci": (m - half95, m + half95), "p": p, "verdict": verdict,
             "equivalent": bool(m - half90 > -bound and m + half90 < bound)}

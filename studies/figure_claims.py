@@ -83,7 +83,9 @@ def paired_values(claim: str, a: str, va, b: str, vb, *, lower: bool = True, wha
         return f"| {claim} | {meas} | n = {r['n']} | undetermined |"
     test = f"paired Wilcoxon, n = {r['n']}, p = {r['p']:.2g}"
     claimed = "better" if lower else "worse"
-    if r["verdict"] == claimed:
+    if r["verdict"].startswith("undetermined"):
+        verdict = r["verdict"]
+    elif r["verdict"] == claimed:
         verdict = "reproduced"
     elif r["verdict"] == "not different":
         verdict = f"not significant (α = {alpha})"

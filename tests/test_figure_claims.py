@@ -45,6 +45,8 @@ def test_paired_verdicts_follow_the_claimed_direction():
     same = _made(["a", "b"], np.concatenate([base, base + 1e-3 * rng.standard_normal((1, 10, 3))]))
     assert "not significant" in F.paired(same, "c", "a", "b", "loss_final_median")
     assert "not run" in F.paired(ds, "c", "a", "zz", "loss_final_median")
+    few = _made(["a", "b"], np.concatenate([base - 0.1, base])[:, :5])
+    assert "undetermined (5 paired seeds" in F.paired(few, "c", "a", "b", "loss_final_median")
     ds["status"][0, 0, :] = "failed"          # a's seeds did not finish: no pair
     assert "undetermined" in F.paired(ds, "c", "a", "b", "loss_final_median")
     assert F.every_seed("c", "m", [True, True]).endswith("| reproduced |")

@@ -64,6 +64,11 @@ def test_claim_comparison_verdicts_by_hand():
     far = compare(b + 0.02 + 1e-3 * rng.standard_normal(10), b)  # 0.02 >> 5% of 0.07
     assert far["verdict"] == "worse" and not far["equivalent"]
     assert compare(b[:1], b[:1])["verdict"].startswith("undetermined")
+    # 5 pairs, all one sign: Wilcoxon's smallest p is 2/32 > 0.01, so no verdict either way
+    few = compare(b[:5] - 0.002, b[:5])
+    assert np.isclose(few["p"], 2 / 32) and few["verdict"] == (
+        "undetermined (5 paired seeds: the Wilcoxon test cannot reach p < 0.01)")
+    assert compare(b[:8] - 0.002, b[:8])["verdict"] == "better"       # 2/256 < 0.01
 
 
 def test_claim_rows_use_only_seeds_finished_for_both_methods():
