@@ -97,11 +97,12 @@ def problem_work(spec: dict) -> float | None:
 def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, int]:
     """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
     form would take, estimated from the median ``wall_time`` of the stored trials of the
-    same problem and optimizer (else of the same problem); failing that, for networks,
-    *scaled* from the same optimizer on the largest other problem of the study on the same
-    data set with stored trials, by :func:`problem_work` (parameters x samples: one online step costs about
+    same problem and optimizer; failing that, for networks, *scaled* from the same optimizer
+    on the largest other problem of the study on the same data set with stored trials, by
+    :func:`problem_work` (parameters x samples: one online step costs about
     as much per parameter on every size; a rough figure, and ``scaled`` says how many
-    trials it covers); how many missing trials have no reference at all, and those per data
+    trials it covers), else from the other optimizers of the same problem; how many
+    missing trials have no reference at all, and those per data
     set (``problem_params["dataset"]``, where a problem names one: CIFAR-10 trials cannot
     run where the data is absent). Wall times were measured with one trial per core, as
     the runs here go."""
@@ -127,17 +128,20 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
         if k in done:
             continue
         p, o = s["problem"], s["optimizer"]
-        ref = times.get((p, o)) or [w for (q, _), ws in times.items() if q == p for w in ws]
-        if ref:
-            hours += float(np.median(ref)) / 3600.0
+        if times.get((p, o)):
+            hours += float(np.median(times[(p, o)])) / 3600.0
             continue
         data = (s.get("problem_params") or {}).get("dataset")
         others = [(work[q], ws) for (q, oo), ws in times.items()
                   if oo == o and q != p and work.get(q) and work.get(p) and dataset[q] == data]
-        if others:
+        if others:          # the optimizer's own cost, scaled: methods differ several-fold
             w_ref, ws = max(others, key=lambda x: x[0])
             hours += float(np.median(ws)) * work[p] / w_ref / 3600.0
             scaled += 1
+            continue
+        ref = [w for (q, _), ws in times.items() if q == p for w in ws]
+        if ref:
+            hours += float(np.median(ref)) / 3600.0
             continue
         unknown += 1
         if data:

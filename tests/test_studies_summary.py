@@ -210,3 +210,36 @@ def test_remaining_estimate_scales_missing_problems_from_stored_ones(tmp_path, m
                   if k not in done and s["problem"] == p1)
     assert np.isclose(hours * 3600, expect)
     assert unknown == sum(1 for k, s in trials if k not in done and s["problem"] not in (p1, p2))
+
+
+def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizers(
+        tmp_path, monkeypatch):
+    """A problem where one optimizer is stored: another optimizer's missing trials there
+    take that optimizer's own time from the stored problem, scaled, not the other
+    optimizer's time on this problem (methods differ several-fold in cost)."""
+    import netCDF4
+
+    import studies
+    import studies.summary as sm
+    from studies.expand import code_version, expand, keyed
+    from studies.registry import get_study
+    from studies.store import finished_keys, trial_path
+
+    st = get_study("selftest")
+    p1, p2 = sorted(st.problems)[:2]
+    opts = sorted(st.optimizers)
+    out = tmp_path / "selftest"
+    studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
+    studies.run("selftest", out=out, workers=0, seeds=(0,), problems=[p2], only=[opts[0]],
+                progress=False)
+    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
+    done = finished_keys(out)
+    walls = {}
+    for k, s in keyed(expand(st), code_version(st)):
+        if k in done:
+            with netCDF4.Dataset(trial_path(out, k)) as nc:
+                walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
+    _, _, _, scaled = sm.remaining_estimate(st, out)
+    missing_other = [s for k, s in keyed(expand(st), code_version(st))
+                     if k not in done and s["problem"] == p2 and s["optimizer"] != opts[0]]
+    assert missing_other and scaled == len(missing_other)
