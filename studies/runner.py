@@ -5,7 +5,10 @@
   ``NUMBA_NUM_THREADS = OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = MKL_NUM_THREADS =
   max(1, cores // workers)`` so that workers x threads never oversubscribes the cores.
 * ``scheduler="tcp://host:port"`` (or the path of a scheduler file) connects to an
-  existing cluster instead, unchanged (a short connect timeout, then a clear error).
+  existing cluster instead, unchanged (a short connect timeout, then a clear error). Start
+  its scheduler with ``distributed.scheduler.worker-ttl`` off or longer than a trial (the
+  local cluster turns it off): a trial holds the GIL in compiled code for minutes, so
+  its worker cannot heartbeat, and the default 5 minutes drops it.
   Workers there must be able to import ``adaptlr`` and ``studies`` (install the package).
 * Trials whose file already exists in ``OUT/trials`` are skipped (nothing recomputed;
   with ``retry_failed=True`` trials stored as ``failed`` are run again and replaced);
@@ -130,8 +133,15 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
     if n < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     env = worker_env(n, cores)
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR, env=env)
+    import dask
+
+    # A trial is mostly one compiled call that holds the GIL (MLP training: minutes), so a
+    # worker cannot heartbeat meanwhile; with the default worker-ttl (5 minutes) the
+    # scheduler dropped both workers of a vSGD-l M2 run (7-10 min trials) and the client
+    # waited for ever. A dead worker process is still seen: its connection closes.
+    with dask.config.set({"distributed.scheduler.worker-ttl": None}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR, env=env)
     client = Client(cluster)
     try:
         yield client

@@ -707,3 +707,16 @@ def test_carry_over_ledger_that_is_corrupt_is_a_clear_error_naming_the_file(tmp_
     assert store.finished_keys(tmp_path) == set()          # their files are not there
     store.write_carried(tmp_path, {}, drop={"k0", "k1"})
     assert not led.exists()
+
+
+def test_local_cluster_never_drops_a_worker_for_missed_heartbeats():
+    """A trial holds the GIL in compiled code for minutes (an M2 vSGD-l trial: 7-10 min),
+    so its worker cannot heartbeat; the default worker-ttl (5 minutes) made the scheduler
+    drop both workers of such a run and the client waited for ever. The local cluster
+    turns the ttl off (a dead worker is still seen: its connection closes)."""
+    import dask
+
+    assert dask.config.get("distributed.scheduler.worker-ttl") is not None   # the default
+    with studies.runner.dask_client(workers=1) as client:
+        assert client.cluster.scheduler.worker_ttl is None
+    assert dask.config.get("distributed.scheduler.worker-ttl") is not None   # restored
