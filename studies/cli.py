@@ -136,6 +136,16 @@ def _cmd_list() -> int:
     return 0
 
 
+def _names(text, flag: str, what: str) -> list[str] | None:
+    """A comma-separated command-line list (None when the flag was not given)."""
+    if text is None:
+        return None
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise SpecError(f"{flag}: empty grid: no {what} given")
+    return names
+
+
 def _cmd_run(a) -> int:
     from .api import run
 
@@ -145,13 +155,8 @@ def _cmd_run(a) -> int:
         raise SpecError(f"--seeds must be >= 1, got {a.seeds}")
     if a.epochs is not None and a.epochs < 1:
         raise SpecError(f"--epochs must be >= 1, got {a.epochs}")
-    only = [o.strip() for o in a.only.split(",") if o.strip()] if a.only is not None else None
-    if a.only is not None and not only:
-        raise SpecError("--only: empty grid: no optimizer given")
-    problems = ([p.strip() for p in a.problems.split(",") if p.strip()]
-                if a.problems is not None else None)
-    if a.problems is not None and not problems:
-        raise SpecError("--problems: empty grid: no problem given")
+    only = _names(a.only, "--only", "optimizer")
+    problems = _names(a.problems, "--problems", "problem")
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
@@ -197,16 +202,6 @@ def _cmd_prune(a) -> int:
     return 0
 
 
-def _names(text, flag: str) -> list[str] | None:
-    """A comma-separated command-line list (None when the flag was not given)."""
-    if text is None:
-        return None
-    names = [x.strip() for x in text.split(",") if x.strip()]
-    if not names:
-        raise SpecError(f"{flag}: empty grid: nothing given")
-    return names
-
-
 def _cmd_verify(a) -> int:
     from pathlib import Path
 
@@ -218,7 +213,8 @@ def _cmd_verify(a) -> int:
                         "the source at a commit, --verify recomputes)")
     if a.workers is not None and a.workers < 0:
         raise SpecError(f"--workers must be >= 0 (0: in this process, no Dask), got {a.workers}")
-    st = prepare(a.name, only=_names(a.only, "--only"), problems=_names(a.problems, "--problems"))
+    st = prepare(a.name, only=_names(a.only, "--only", "optimizer"),
+                 problems=_names(a.problems, "--problems", "problem"))
     out = Path(a.out) if a.out else default_out(st.name, False)
     res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
                  progress=not a.no_progress, whole=prepare(a.name))

@@ -96,13 +96,28 @@ def test_report_paths_under_the_repository_become_relative():
     assert _relative_paths("/elsewhere/file.nc") == "/elsewhere/file.nc"
 
 
-def test_remaining_estimate_from_stored_trial_times(tmp_path):
+def _stored_walls(st, out, by):
+    """Median-ready wall times of the stored trials of ``st`` in ``out``, grouped by
+    ``by(spec)``; with the trials and the stored keys."""
     import netCDF4
 
-    import studies
     from studies.expand import code_version, expand, keyed
-    from studies.registry import get_study
     from studies.store import finished_keys, trial_path
+
+    done = finished_keys(out)
+    trials = keyed(expand(st), code_version(st))
+    walls = {}
+    for k, s in trials:
+        if k in done:
+            with netCDF4.Dataset(trial_path(out, k)) as nc:
+                walls.setdefault(by(s), []).append(float(nc.wall_time))
+    return walls, trials, done
+
+
+def test_remaining_estimate_from_stored_trial_times(tmp_path):
+    import studies
+    from studies.expand import expand
+    from studies.registry import get_study
     from studies.summary import _remaining_text, remaining_estimate
 
     st = get_study("selftest")
@@ -111,13 +126,7 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
     total = len(expand(st))
     assert hours == 0.0 and unknown == total
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), progress=False)
-    done = finished_keys(out)
-    trials = keyed(expand(st), code_version(st))
-    walls = {}
-    for k, s in trials:
-        if k in done:
-            with netCDF4.Dataset(trial_path(out, k)) as nc:
-                walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
+    walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     expected = sum(np.median(walls[(s["problem"], s["optimizer"])])
                    for k, s in trials if k not in done) / 3600
     hours, unknown, by_data, scaled = remaining_estimate(st, out)
@@ -182,26 +191,16 @@ def test_a_dataset_is_current_when_it_names_only_current_trial_keys():
 def test_remaining_estimate_scales_missing_problems_from_stored_ones(tmp_path, monkeypatch):
     """Trials of a problem with nothing stored are estimated from the same optimizer on
     the largest stored problem, times the ratio of problem_work."""
-    import netCDF4
-
     import studies
     import studies.summary as sm
-    from studies.expand import code_version, expand, keyed
     from studies.registry import get_study
-    from studies.store import finished_keys, trial_path
 
     st = get_study("selftest")
     p1, p2 = sorted(st.problems)[:2]
     out = tmp_path / "selftest"
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
     monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
-    done = finished_keys(out)
-    trials = keyed(expand(st), code_version(st))
-    walls = {}
-    for k, s in trials:
-        if k in done:
-            with netCDF4.Dataset(trial_path(out, k)) as nc:
-                walls.setdefault(s["optimizer"], []).append(float(nc.wall_time))
+    walls, trials, done = _stored_walls(st, out, lambda s: s["optimizer"])
     hours, unknown, _, scaled = sm.remaining_estimate(st, out)
     missing2 = [s for k, s in trials if k not in done and s["problem"] == p2]
     assert scaled == len(missing2) > 0
@@ -217,13 +216,9 @@ def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizer
     """A problem where one optimizer is stored: another optimizer's missing trials there
     take that optimizer's own time from the stored problem, scaled, not the other
     optimizer's time on this problem (methods differ several-fold in cost)."""
-    import netCDF4
-
     import studies
     import studies.summary as sm
-    from studies.expand import code_version, expand, keyed
     from studies.registry import get_study
-    from studies.store import finished_keys, trial_path
 
     st = get_study("selftest")
     p1, p2 = sorted(st.problems)[:2]
@@ -233,13 +228,8 @@ def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizer
     studies.run("selftest", out=out, workers=0, seeds=(0,), problems=[p2], only=[opts[0]],
                 progress=False)
     monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
-    done = finished_keys(out)
-    walls = {}
-    for k, s in keyed(expand(st), code_version(st)):
-        if k in done:
-            with netCDF4.Dataset(trial_path(out, k)) as nc:
-                walls.setdefault((s["problem"], s["optimizer"]), []).append(float(nc.wall_time))
+    walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     _, _, _, scaled = sm.remaining_estimate(st, out)
-    missing_other = [s for k, s in keyed(expand(st), code_version(st))
+    missing_other = [s for k, s in trials
                      if k not in done and s["problem"] == p2 and s["optimizer"] != opts[0]]
     assert missing_other and scaled == len(missing_other)
