@@ -243,7 +243,7 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     def judge(rec: dict) -> str:
         old = todo[rec["key"]]
         stored = store.read_trial(out, old)
-        if rec["status"] == "failed" and stored.attrs.get("status") != "failed":
+        if rec["status"] == "failed":           # (failed stored trials are never in todo)
             first = rec["message"].splitlines()[0] if rec["message"] else ""
             res["left"].append((old, f"its recomputation failed ({first}); nothing stored"))
             return ""
