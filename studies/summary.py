@@ -7,11 +7,16 @@ cell with a published value: the paper's value, ours (mean and 95% t confidence 
 over the seeds stored), the difference, and a verdict; then each study's own report
 (tables, claim tests) and figures.
 
-Verdict rule (stated in the report): the papers report single runs, so a published value
-is *reproduced* when it lies inside our 95% prediction interval for one new run,
-``mean +- t(0.975, n-1) * sd * sqrt(1 + 1/n)``; otherwise it *differs* (higher/lower).
-Cells with diverged seeds are reported as such; with fewer than 2 finished seeds there is
-no interval and the verdict is *undetermined*.
+Verdict rule (stated in the report): a published value is *reproduced* when it lies inside
+our 95% prediction interval for the mean of as many new runs as the paper averaged, ``m``,
+``mean +- t(0.975, n-1) * sd * sqrt(1/m + 1/n)`` over our ``n`` seeds; otherwise it
+*differs* (higher/lower). ADADELTA's tables are single runs (``m = 1``: the interval for one
+new run); vSGD's Tables 2-3 are "averaged over ten random initializations" (``m = 10``).
+A study's companion report module (:func:`studies.report.companion_module`) states its
+paper's ``m`` as ``PUBLISHED_RUNS`` (default 1); the interval assumes the paper's runs
+vary as ours do (the papers give no spread). Cells with diverged seeds are reported as
+such; with fewer than 2 finished seeds there is no interval and the verdict is
+*undetermined*.
 """
 from __future__ import annotations
 
@@ -37,8 +42,14 @@ ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1"
          "performance")
 
 
-def prediction_verdict(values: np.ndarray, paper: float) -> tuple[str, float, float, float]:
-    """``(verdict, mean, ci_half_width, pi_half_width)`` of finite ``values`` vs ``paper``."""
+def prediction_verdict(values: np.ndarray, paper: float,
+                       paper_runs: int = 1) -> tuple[str, float, float, float]:
+    """``(verdict, mean, ci_half_width, pi_half_width)`` of finite ``values`` vs ``paper``,
+    the mean of ``paper_runs`` published runs (module docstring)."""
+    if isinstance(paper_runs, bool) or not isinstance(paper_runs, (int, np.integer)) \
+            or paper_runs < 1:
+        raise ValueError(f"paper_runs={paper_runs!r}: allowed: an int >= 1 (how many runs "
+                         "the published value averages)")
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     n = v.size
@@ -49,7 +60,7 @@ def prediction_verdict(values: np.ndarray, paper: float) -> tuple[str, float, fl
         return "undetermined (1 seed)", m, np.nan, np.nan
     sd = float(v.std(ddof=1))
     t = float(sps.t.ppf(0.975, n - 1))
-    ci, pi = t * sd / np.sqrt(n), t * sd * np.sqrt(1 + 1 / n)
+    ci, pi = t * sd / np.sqrt(n), t * sd * np.sqrt(1 / paper_runs + 1 / n)
     if abs(paper - m) <= pi:
         return "reproduced", m, ci, pi
     return ("differs (ours higher)" if m > paper else "differs (ours lower)"), m, ci, pi
@@ -168,9 +179,18 @@ def _remaining_text(hours: float, unknown: int, missing: int, by_data: dict | No
     return "; ".join(parts)
 
 
+def published_runs(st) -> int:
+    """How many runs the paper averaged for ``st``'s published values: ``PUBLISHED_RUNS`` of
+    its companion report module, else 1 (a single run)."""
+    from .report import companion_module
+
+    return int(getattr(companion_module(st), "PUBLISHED_RUNS", 1))
+
+
 def cell_rows(ds: xr.Dataset, st) -> list[str]:
     """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, verdict."""
     rows = []
+    runs = published_runs(st)
     for table in st.tables:
         default_problem = table.problem or str(ds["problem"].values[0])
         for (r, c), sel in table.cells.items():
@@ -192,7 +212,7 @@ def cell_rows(ds: xr.Dataset, st) -> list[str]:
             status = ds["status"].sel(problem=problem).isel(setting=i).values.astype(str)
             n_div = int((status == "diverged").sum())
             ok = (status == "ok") & np.isfinite(v)
-            verdict, m, ci, _ = prediction_verdict(v[ok], pub)
+            verdict, m, ci, _ = prediction_verdict(v[ok], pub, runs)
             if n_div:
                 verdict = f"diverged {n_div}/{status.size}" + (f"; rest {verdict}" if ok.any() else "")
             ours = "—" if not np.isfinite(m) else (
@@ -215,9 +235,12 @@ def build(results_dir: Path | None = None) -> Path:
         "`data/results/` (nothing is re-run). Each study's Dataset opens with "
         "`adaptlr.load_results(NAME)` or plain `xarray.open_dataset`.",
         "",
-        "**Verdicts.** The papers report single runs. A published value is *reproduced* when it "
-        "lies in our 95% prediction interval for one new run (mean ± t·sd·√(1+1/n) over the "
-        "seeds stored); otherwise it *differs*. Ours: mean ± half-width of the 95% t confidence "
+        "**Verdicts.** A published value is *reproduced* when it lies in our 95% prediction "
+        "interval for the mean of as many new runs as the paper averaged, m (mean ± "
+        "t·sd·√(1/m+1/n) over our n seeds stored); otherwise it *differs*. ADADELTA's tables "
+        "are single runs (m = 1); vSGD's Tables 2-3 are averages over ten initialisations "
+        "(m = 10; each study's section says its m). The interval assumes the paper's runs "
+        "vary as ours do: the papers give no spread. Ours: mean ± half-width of the 95% t confidence "
         "interval of the mean. Difference = ours − paper. Nothing was tuned toward a paper's "
         "number; diverged runs are reported as diverged.",
         "",
@@ -276,6 +299,12 @@ def build(results_dir: Path | None = None) -> Path:
                         "compute; see the completeness table).", ""]
             rows = cell_rows(ds, st)
             if rows:
+                runs = published_runs(st)
+                sec += [(f"The published values are means of {runs} runs, so a verdict asks "
+                         f"whether the paper's value lies in our 95% interval for the mean of "
+                         f"{runs} new runs (m = {runs})." if runs > 1 else
+                         "The published values are single runs, so a verdict asks whether the "
+                         "paper's value lies in our 95% interval for one new run (m = 1)."), ""]
                 sec += ["| cell | paper | ours | difference | verdict |", "|---|---|---|---|---|",
                         *rows, ""]
             md = out / f"{name}.md"

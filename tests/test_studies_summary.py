@@ -19,6 +19,37 @@ def test_prediction_interval_verdict_by_hand():
     assert prediction_verdict(np.array([np.nan]), 2.0)[0] == "not run"
 
 
+def test_verdict_for_a_published_mean_of_m_runs_by_hand():
+    """vSGD's tables average ten runs: the interval is the one for the mean of 10 new runs,
+    t sd sqrt(1/10 + 1/n), narrower than the one-run interval, so a value inside the one-run
+    interval can differ from a 10-run mean."""
+    import pytest
+
+    v = np.array([2.0, 2.2, 1.8, 2.1, 1.9, 2.05, 1.95, 2.15])
+    m, sd, n = v.mean(), v.std(ddof=1), v.size
+    t = stats.t.ppf(0.975, n - 1)
+    pi10 = t * sd * np.sqrt(1 / 10 + 1 / n)
+    verdict, _, _, half = prediction_verdict(v, m + 0.99 * pi10, 10)
+    assert verdict == "reproduced" and np.isclose(half, pi10)
+    assert prediction_verdict(v, m + 1.01 * pi10, 10)[0] == "differs (ours lower)"
+    assert prediction_verdict(v, m + 1.01 * pi10, 1)[0] == "reproduced"   # one run: wider
+    assert np.isclose(prediction_verdict(v, m, 1)[3], t * sd * np.sqrt(1 + 1 / n))
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="paper_runs"):
+            prediction_verdict(v, m, bad)
+
+
+def test_published_runs_per_study():
+    from studies.registry import all_studies
+    from studies.summary import published_runs
+
+    st = all_studies()
+    assert published_runs(st["vsgd-tables"]) == 10       # "averaged over ten random initializations"
+    assert published_runs(st["vsgd-tables-cifar"]) == 10
+    for name in ("adadelta-sec41", "adadelta-table1", "adadelta-table2"):
+        assert published_runs(st[name]) == 1             # Zeiler's tables: single runs
+
+
 def test_summary_on_empty_results_lists_every_study_as_not_run(tmp_path):
     path = build(tmp_path)
     text = path.read_text()
@@ -28,6 +59,7 @@ def test_summary_on_empty_results_lists_every_study_as_not_run(tmp_path):
     assert "selftest" not in text  # internal studies are not part of the reproduction
     assert "## The papers' central claims" in text
     assert "No stored vSGD Tables 2-3 results yet." in text
+    assert "t·sd·√(1/m+1/n)" in text and "(m = 10" in text
 
 
 def _tables_dataset(errors: dict, status=None):
@@ -233,3 +265,23 @@ def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizer
     missing_other = [s for k, s in trials
                      if k not in done and s["problem"] == p2 and s["optimizer"] != opts[0]]
     assert missing_other and scaled == len(missing_other)
+
+
+def test_vsgd_table_cells_are_judged_as_means_of_ten_runs():
+    """A seed spread that puts the paper's 6.72% inside the one-run interval but outside the
+    interval for a mean of ten runs: vsgd-tables' row says 'differs', an m = 1 verdict would
+    have said 'reproduced'."""
+    from studies.registry import all_studies
+    from studies.summary import cell_rows
+
+    st = all_studies()["vsgd-tables"]
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal(10)
+    z = (z - z.mean()) / z.std(ddof=1)                      # sd exactly 1 (in 0.1 points)
+    t = stats.t.ppf(0.975, 9)
+    shift = 0.5 * (np.sqrt(1 / 10 + 1 / 10) + np.sqrt(1 + 1 / 10)) * t   # between the two
+    errors = {o: (6.72 + 0.1 * (shift + z)) / 100 for o in ("vsgd-l", "sgd")}
+    rows = cell_rows(_tables_dataset(errors), st)
+    row = next(r for r in rows if r.startswith("| M0: training error after 6 epochs: vsgd-l |"))
+    assert row.endswith("| differs (ours higher) |")
+    assert prediction_verdict(100 * errors["vsgd-l"], 6.72, 1)[0] == "reproduced"
