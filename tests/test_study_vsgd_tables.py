@@ -129,3 +129,44 @@ def test_slow_start_companion_puts_paper_earlier_forms_and_stored_run_side_by_si
     (path,) = rep.extra_report(ds, tmp_path)
     text = path.read_text()
     assert "tau0 = n0 = 60" in text and "d-vsgd" in text
+
+
+def test_almeida_companion_puts_the_two_forms_and_the_tuned_best_side_by_side(tmp_path):
+    """vsgd-tables-almeida.md on made Datasets: the stored cells (the paper's formula), the
+    ad hoc py-optim form (module constants, by hand) and the best sensitivity setting by mean
+    test error among settings with every seed ok (a diverged one is never best)."""
+    import numpy as np
+    import xarray as xr
+    from scipy import stats
+
+    from studies import vsgd_tables_report as rep
+
+    err = np.array([[[[0.5, 0.09], [0.5, 0.10]]]])                 # problem, setting, seed, epoch
+    ds = xr.Dataset({"train_error": (("problem", "setting", "seed", "epoch"), err),
+                     "test_error": (("problem", "setting", "seed", "epoch"), err + 0.01),
+                     "status": (("problem", "setting", "seed"), np.full((1, 1, 2), "ok"))},
+                    coords={"problem": ["M0"], "setting": ["almeida()"], "seed": [0, 1],
+                            "optimizer": ("setting", ["almeida"])})
+    te = np.array([[[[0.5, 0.12], [0.5, 0.14]],                    # a: test 13.0 -> best
+                    [[0.5, 0.20], [0.5, 0.22]],                    # b: worse
+                    [[0.5, 0.01], [0.5, np.nan]]]])                # c: a diverged seed
+    sens = xr.Dataset({"train_error": (("problem", "setting", "seed", "epoch"), te - 0.01),
+                       "test_error": (("problem", "setting", "seed", "epoch"), te),
+                       "status": (("problem", "setting", "seed"),
+                                  np.array([[["ok", "ok"], ["ok", "ok"], ["ok", "diverged"]]]))},
+                      coords={"problem": ["M0"], "setting": ["almeida(a)", "almeida(b)", "almeida(c)"],
+                              "seed": [0, 1], "optimizer": ("setting", ["almeida"] * 3)})
+    assert rep._grid_best(sens, "M0") == ("almeida(a)", 12.0, 13.0, 2)
+    assert rep._grid_best(sens, "M1") is None and rep._grid_best(None, "M0") is None
+    rows = rep.almeida_rows(ds, sens)
+    code_tr = np.array(rep.ALMEIDA_PYOPTIM["M0"][0])
+    half = stats.t.ppf(0.975, 9) * code_tr.std(ddof=1) / np.sqrt(10)
+    assert rows[2] == (f"| M0 | train | 11.80 | 9.50 ± 6.35 (n=2) | {code_tr.mean():.2f} ± {half:.2f} (n=10) | "
+                       "12.00 (n=2, almeida(a)) |")
+    assert rows[3].startswith("| M0 | test | 11.13 | 10.50 ± ")
+    (tmp_path / "vsgd-tables").mkdir()
+    paths = rep.extra_report(ds, tmp_path / "vsgd-tables")
+    assert [p.name for p in paths] == ["vsgd-tables-almeida.md"]  # no vSGD-l: no slow-start file
+    text = paths[0].read_text()
+    assert "py-optim" in text and "| M0 | train | 11.80 | 9.50 ± " in text
+    assert "| not run |" in text                                   # no sensitivity Dataset beside
