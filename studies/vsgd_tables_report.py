@@ -69,6 +69,7 @@ ALMEIDA_PYOPTIM = {
 
 
 def _mean_ci(v) -> str:
+    """``mean ± half-width of the 95% t CI (n=...)`` of the finite values [%], or 'not run'."""
     from .stats import summarize
 
     v = np.asarray(v, float)
@@ -146,8 +147,6 @@ reason is not determined. The stored cells keep the paper's formula."""
 
 def rows(ds) -> list[str]:
     """Markdown rows: problem, method, paper, the earlier forms, the stored run (mean ± 95% CI, n)."""
-    from .stats import summarize
-
     out = ["| problem | method | metric | paper | text, tau0 = n0 | text, tau0 = 2 | "
            "h x C, ad hoc | stored run: tau0, h x C | stored run [%] |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -161,12 +160,7 @@ def rows(ds) -> list[str]:
                 if "used_tau0" in sub and np.isfinite(sub["used_tau0"].values).any() else "n0")
         scaled = "yes" if "used_C_h" in sub and (sub["used_C_h"].values > 1.0).any() else "no"
         for j, metric in enumerate(("train_error", "test_error")):
-            v = 100 * sub[metric].isel(epoch=-1).values
-            v = v[np.isfinite(v)]
-            ours = "not run"
-            if v.size:
-                sm = summarize(v)
-                ours = f"{float(sm['mean']):.2f} ± {float(sm['half_width']):.2f} (n={v.size})"
+            ours = _mean_ci(100 * sub[metric].isel(epoch=-1).values)
             hx = f"{H_SCALED[(p, o)][j]:.2f}" if (p, o) in H_SCALED else "-"
             out.append(f"| {p} | {o} | {metric.split('_')[0]} | {PAPER[(p, o)][j]:.2f} | "
                        f"{before[j]:.2f} | {TEXT_FORM[(p, o)][j]:.2f} | {hx} | {tau0}, {scaled} | "
