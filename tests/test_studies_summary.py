@@ -285,3 +285,41 @@ def test_vsgd_table_cells_are_judged_as_means_of_ten_runs():
     row = next(r for r in rows if r.startswith("| M0: training error after 6 epochs: vsgd-l |"))
     assert row.endswith("| differs (ours higher) |")
     assert prediction_verdict(100 * errors["vsgd-l"], 6.72, 1)[0] == "reproduced"
+
+
+def test_problem_ratio_by_hand():
+    from studies.summary import problem_ratio
+
+    work = {"a": 1.0, "b": 5.0}
+    times = {("a", "x"): [10.0, 12.0], ("b", "x"): [88.0], ("a", "y"): [2.0], ("b", "y"): [20.0],
+             ("a", "z"): [4.0]}                          # z: only on a, not used
+    assert np.isclose(problem_ratio(times, "a", "b", work), np.median([88.0 / 11.0, 10.0]))
+    assert problem_ratio({("a", "x"): [1.0]}, "a", "b", work) == 5.0   # none ran both: work
+
+
+def test_remaining_estimate_scales_by_the_measured_ratio_of_methods_that_ran_both(
+        tmp_path, monkeypatch):
+    """One optimizer stored on both problems: the others' missing trials on the second take
+    their own time on the first times that optimizer's measured ratio, not the work ratio."""
+    import studies
+    import studies.summary as sm
+    from studies.registry import get_study
+
+    st = get_study("selftest")
+    p1, p2 = sorted(st.problems)[:2]
+    opts = sorted(st.optimizers)
+    out = tmp_path / "selftest"
+    studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
+    studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p2], only=[opts[0]],
+                progress=False)
+    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 1e6}.get(s["problem"]))
+    walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
+    ratio = np.median(walls[(p2, opts[0])]) / np.median(walls[(p1, opts[0])])
+    hours, _, _, scaled = sm.remaining_estimate(st, out)
+    missing = [s for k, s in trials if k not in done]
+    own = [s for s in missing if (s["problem"], s["optimizer"]) in walls]   # stored elsewhere
+    other = [s for s in missing if s["problem"] == p2 and s["optimizer"] != opts[0]]
+    expect = sum(np.median(walls[(p1, s["optimizer"])]) * ratio for s in other)
+    expect += sum(np.median(walls[(s["problem"], s["optimizer"])]) for s in own)
+    assert scaled == len(other) > 0
+    assert np.isclose(hours * 3600, expect)      # the 1e6 work ratio would be far off
