@@ -39,7 +39,7 @@ ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1"
          "adadelta-fig2", "adadelta-async", "vsgd-quadratic-1d", "vsgd-quadratic-2d",
          "vsgd-nonstationary", "vsgd-tables", "vsgd-tables-cifar", "vsgd-sensitivity",
          "vsgd-slowstart-lr", "vsgd-slowstart-critical", "vsgd-slowstart-sensitivity",
-         "performance")
+         "vsgd-longrun", "performance")
 
 
 def prediction_verdict(values: np.ndarray, paper: float,

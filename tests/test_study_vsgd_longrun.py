@@ -1,0 +1,52 @@
+"""vsgd-longrun (vSGD supplement Fig. 3): its set-up, the quick form end to end, the figure."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+import studies.vsgd_longrun as M
+from studies import vsgd_longrun_report as R
+
+from test_study_vsgd_quadratic_1d import run_quick
+
+
+def test_setup_is_the_captions():
+    st = M.STUDY
+    assert st.problems[M.PROBLEM]["sizes"] == [784, 800, 10]
+    assert st.epochs == 100 and st.batch_size == 1 and list(st.optimizers) == ["vsgd-l"]
+    assert st.params == {"dtype": "float64", "l2": 1e-4} and len(st.seeds) == 10
+    (table,) = st.tables
+    assert table.published == {(M.PROBLEM, "vsgd-l"): 1.87} and table.metric == "test_error"
+    n = sum(a * b + b for a, b in zip([784, 800], [800, 10]))
+    assert n == 636010 and "636,010" in M.DESCRIPTION
+    from studies.registry import get_study
+    from studies.summary import published_runs
+    assert published_runs(get_study("vsgd-longrun")) == 1
+
+
+def test_quick_form_end_to_end(tmp_path):
+    ds = run_quick(M.STUDY, tmp_path / "out")
+    assert list(ds["epoch"].values) == [0, 1, 2, 3]
+    assert (ds["status"].values == "ok").all() and ds.sizes["seed"] == 2
+    e = ds["train_error"].sel(problem=M.PROBLEM).isel(setting=0).values     # (seed, epoch)
+    assert np.all(e[:, -1] < e[:, 0])                                      # it learns
+    assert np.all(ds["n_params"].values == 636010)
+    cs = R.curves(ds)
+    ep, mean, lo, hi, n = cs["test_error"]
+    assert list(ep) == [1, 2, 3] and n == 2 and np.all(lo <= mean) and np.all(mean <= hi)
+    v = 100 * ds["test_error"].sel(problem=M.PROBLEM).isel(setting=0, epoch=-1).values
+    assert np.isclose(mean[-1], v.mean()) and np.isclose(hi[-1], v.max())
+    [png] = R.extra_report(ds, tmp_path)
+    assert png.name == "vsgd-longrun-fig3.png" and png.read_bytes()[:4] == b"\x89PNG"
+    from studies.summary import cell_rows
+    [row] = cell_rows(ds, M.STUDY)
+    assert row.startswith("| M1-800: test error after 100 epochs: vsgd-l | 1.87 | ")
+
+
+def test_no_finished_seed_draws_nothing(tmp_path):
+    ds = xr.Dataset({"train_error": (("problem", "setting", "seed", "epoch"), np.full((1, 1, 2, 3), np.nan)),
+                     "test_error": (("problem", "setting", "seed", "epoch"), np.full((1, 1, 2, 3), np.nan)),
+                     "status": (("problem", "setting", "seed"), np.array([[["failed", "diverged"]]]))},
+                    coords={"problem": [M.PROBLEM], "setting": ["vsgd-l()"], "seed": [0, 1],
+                            "epoch": [0, 1, 2]})
+    assert R.curves(ds) == {} and R.extra_report(ds, tmp_path) == []
