@@ -89,14 +89,11 @@ def compare(a: np.ndarray, b: np.ndarray, *, alpha: float = DEFAULT_ALPHA,
             "equivalent": bool(m - half90 > -bound and m + half90 < bound)}
 
 
-def vsgd_claim_rows(ds: xr.Dataset, *, alpha: float = DEFAULT_ALPHA) -> list[str]:
-    """Markdown table (header included) of :data:`CLAIMS` on every problem of ``ds``."""
-    pct = 100.0
-    rows = ["| problem | claim | n | vSGD-l − baseline [points] (95% CI) | Wilcoxon p | "
-            f"verdict (α = {alpha}) | equivalent within ±{EQUIVALENCE_MARGIN:.0%}? |",
-            "|---|---|---|---|---|---|---|"]
+def _claim_results(ds: xr.Dataset, alpha: float):
+    """``(problem, claim, metric, compare result)`` of :data:`CLAIMS` on every problem of
+    ``ds`` with stored seeds."""
     for problem in ds["problem"].values.astype(str):
-        scale = 1.0 if problem == "CR" else pct
+        scale = 1.0 if problem == "CR" else 100.0
         for ours, base, metric, claim in CLAIMS:
             fa, fb = _final(ds, metric, problem, ours), _final(ds, metric, problem, base)
             if fa is None or fb is None:
@@ -104,15 +101,51 @@ def vsgd_claim_rows(ds: xr.Dataset, *, alpha: float = DEFAULT_ALPHA) -> list[str
             ok = fa[1] & fb[1]
             if not ok.any() and not (fa[1].any() or fb[1].any()):
                 continue  # problem not in this Dataset (all seeds missing)
-            r = compare(fa[0][ok] * scale, fb[0][ok] * scale, alpha=alpha)
-            if r["n"] < 2:
-                rows.append(f"| {problem} | {claim} | {r['n']} | | | {r['verdict']} | |")
-                continue
-            lo, hi = r["ci"]
-            rows.append(f"| {problem} | {claim} | {r['n']} | {r['diff']:+.3f} "
-                        f"[{lo:+.3f}, {hi:+.3f}] | {r['p']:.2g} | {r['verdict']} | "
-                        f"{'yes' if r['equivalent'] else 'no'} |")
+            yield problem, claim, metric, compare(fa[0][ok] * scale, fb[0][ok] * scale,
+                                                  alpha=alpha)
+
+
+def vsgd_claim_rows(ds: xr.Dataset, *, alpha: float = DEFAULT_ALPHA) -> list[str]:
+    """Markdown table (header included) of :data:`CLAIMS` on every problem of ``ds``."""
+    rows = ["| problem | claim | n | vSGD-l − baseline [points] (95% CI) | Wilcoxon p | "
+            f"verdict (α = {alpha}) | equivalent within ±{EQUIVALENCE_MARGIN:.0%}? |",
+            "|---|---|---|---|---|---|---|"]
+    for problem, claim, _, r in _claim_results(ds, alpha):
+        if r["n"] < 2:
+            rows.append(f"| {problem} | {claim} | {r['n']} | | | {r['verdict']} | |")
+            continue
+        lo, hi = r["ci"]
+        rows.append(f"| {problem} | {claim} | {r['n']} | {r['diff']:+.3f} "
+                    f"[{lo:+.3f}, {hi:+.3f}] | {r['p']:.2g} | {r['verdict']} | "
+                    f"{'yes' if r['equivalent'] else 'no'} |")
     return rows if len(rows) > 2 else []
+
+
+def claim_tally(ds: xr.Dataset, *, alpha: float = DEFAULT_ALPHA) -> str:
+    """One sentence: on how many of the stored problems each of the paper's two statements
+    holds, beside the paper's own count ('almost always'; '4 out of 6', CIFAR included).
+    Comparisons without a verdict (too few paired seeds) are counted apart."""
+    train = {"held": 0, "of": 0, "open": 0}
+    test = {"held": 0, "of": 0, "open": 0}
+    for _, _, metric, r in _claim_results(ds, alpha):
+        c = train if metric == "train_error" else test
+        if r["verdict"].startswith("undetermined"):
+            c["open"] += 1
+            continue
+        c["of"] += 1
+        if (r["verdict"] == "better") if metric == "train_error" else (
+                r["verdict"] in ("better", "not different")):
+            c["held"] += 1
+    if not (train["of"] + train["open"] + test["of"] + test["open"]):
+        return ""
+
+    def part(c):
+        return f"{c['held']} of {c['of']}" + (f" ({c['open']} more without a verdict yet)"
+                                              if c["open"] else "")
+    return (f"Tally: vSGD-l significantly better on the training set than best-tuned SGD or "
+            f"AdaGrad in {part(train)} comparisons (paper: 'almost always'); on the test set "
+            f"better than or not different from best-tuned SGD on {part(test)} problems "
+            "(paper: '4 out of 6', CIFAR included).")
 
 
 def claims_section(datasets: dict[str, xr.Dataset]) -> list[str]:
@@ -134,7 +167,7 @@ def claims_section(datasets: dict[str, xr.Dataset]) -> list[str]:
         rows = vsgd_claim_rows(ds)
         if rows:
             found = True
-            lines += [f"From [{name}](#{name}):", "", *rows, ""]
+            lines += [f"From [{name}](#{name}):", "", *rows, "", claim_tally(ds), ""]
     if not found:
         lines += ["No stored vSGD Tables 2-3 results yet.", ""]
     lines += ["**The figures' claims.** The captions' statements about the noisy quadratics "

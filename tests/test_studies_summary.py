@@ -323,3 +323,17 @@ def test_remaining_estimate_scales_by_the_measured_ratio_of_methods_that_ran_bot
     expect += sum(np.median(walls[(s["problem"], s["optimizer"])]) for s in own)
     assert scaled == len(other) > 0
     assert np.isclose(hours * 3600, expect)      # the 1e6 work ratio would be far off
+
+
+def test_claim_tally_counts_each_statement_by_hand():
+    from studies.claims import claim_tally
+
+    rng = np.random.default_rng(2)
+    sgd = 0.075 + 0.001 * rng.standard_normal(10)
+    ds = _tables_dataset({"vsgd-l": sgd - 0.003, "sgd": sgd, "adagrad": sgd - 0.006})
+    text = claim_tally(ds)   # training: better than SGD, worse than AdaGrad; test: better
+    assert "AdaGrad in 1 of 2 comparisons" in text and "SGD on 1 of 1 problems" in text
+    few = claim_tally(ds.isel(seed=slice(0, 5)))   # 5 pairs: no verdict possible at 0.01
+    assert "in 0 of 0 (2 more without a verdict yet) comparisons" in few
+    assert "on 0 of 0 (1 more without a verdict yet) problems" in few
+    assert claim_tally(ds.sel(setting=["sgd()", "adagrad()"])) == ""
