@@ -13,9 +13,11 @@ start of the authors' code; the trial function is the same.
 The paper does not say over how many runs its 1.87% is averaged, so the report judges it
 as a single run (m = 1, the widest interval; :mod:`studies.summary`), and its figure is
 drawn by the companion :mod:`studies.vsgd_longrun_report` (log-scaled epochs, as the
-paper's). Cost here: one trial is 100 online epochs of a 636,010-parameter network, about
-2.5-3 core-hours on this machine (the vSGD-l M2 trial of vsgd-tables, 545,810 parameters,
-takes 8 minutes for 6 epochs), so the 10 seeds are about 27 core-hours: a run for a bigger
+paper's). Cost here: one trial is 100 online epochs of a 636,010-parameter network. One
+epoch of the trial function measured 196 s of training on this 2-core machine
+(2026-12-02, one thread, while two other trials shared the cores, so an upper figure; the
+vSGD-l M2 trial of vsgd-tables, 545,810 parameters, takes 82 s per epoch with one trial per
+core): one trial is about 3.5-5.5 core-hours and the 10 seeds 35-55, a run for a bigger
 machine, resumable trial by trial like every study.
 """
 from __future__ import annotations
@@ -41,8 +43,8 @@ DESCRIPTION = (
     "training mean, online (batch size 1), float64, vSGD-l untuned (C = d/10, n0 = 0.001 x "
     "60000 = 60 samples, bbprop curvature, memory tau0 = 2 and h overestimated by C as the "
     "authors' Torch d-vsgd). CHOICE: the caption's 'episodes' read as epochs (its last "
-    "sentence says epochs). Cost: about 2.5-3 core-hours per trial here, 27 for the 10 "
-    "seeds. The quick form (n0 floored at 10 samples): the same network on the first 300 "
+    "sentence says epochs). Cost: one epoch measured 196 s here (an upper figure, the cores "
+    "shared), so about 3.5-5.5 core-hours per trial, 35-55 for the 10 seeds. The quick form (n0 floored at 10 samples): the same network on the first 300 "
     "training / 300 test images, 3 epochs, 2 seeds: a smoke test, not a result.")
 
 STUDY = Study(
