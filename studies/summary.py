@@ -157,12 +157,10 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
             hours += float(np.median(times[(p, o)])) / 3600.0
             continue
         data = (s.get("problem_params") or {}).get("dataset")
-        others = [(work[q], ws) for (q, oo), ws in times.items()
-                  if oo == o and q != p and work.get(q) and work.get(p) and dataset[q] == data]
+        others = [q for (q, oo) in times if oo == o and q != p
+                  and work.get(q) and work.get(p) and dataset[q] == data]
         if others:          # the optimizer's own cost, scaled: methods differ several-fold
-            q = max(((q, oo) for (q, oo), ws in times.items() if oo == o and q != p
-                     and work.get(q) and work.get(p) and dataset[q] == data),
-                    key=lambda x: work[x[0]])[0]
+            q = max(others, key=work.__getitem__)
             hours += float(np.median(times[(q, o)])) * problem_ratio(times, q, p, work) / 3600.0
             scaled += 1
             continue
@@ -201,7 +199,7 @@ def published_runs(st) -> int:
     its companion report module, else 1 (a single run)."""
     from .report import companion_module
 
-    return int(getattr(companion_module(st), "PUBLISHED_RUNS", 1))
+    return getattr(companion_module(st), "PUBLISHED_RUNS", 1)   # checked by prediction_verdict
 
 
 def cell_rows(ds: xr.Dataset, st) -> list[str]:
