@@ -17,6 +17,11 @@ paper's ``m`` as ``PUBLISHED_RUNS`` (default 1); the interval assumes the paper'
 vary as ours do (the papers give no spread). Cells with diverged seeds are reported as
 such; with fewer than 2 finished seeds there is no interval and the verdict is
 *undetermined*.
+
+Every verdict is a test at the 5% level (:func:`prediction_p` gives its p-value, shown per
+cell), and the report makes dozens of them, so a few *differs* are expected by chance even
+if every published value were reproduced. :func:`family_section` says how many, and which
+differences survive Holm's step-down correction for the number of cells (family-wise 5%).
 """
 from __future__ import annotations
 
@@ -42,14 +47,37 @@ ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1"
          "vsgd-longrun", "performance")
 
 
-def prediction_verdict(values: np.ndarray, paper: float,
-                       paper_runs: int = 1) -> tuple[str, float, float, float]:
-    """``(verdict, mean, ci_half_width, pi_half_width)`` of finite ``values`` vs ``paper``,
-    the mean of ``paper_runs`` published runs (module docstring)."""
+def _check_runs(paper_runs) -> None:
     if isinstance(paper_runs, bool) or not isinstance(paper_runs, (int, np.integer)) \
             or paper_runs < 1:
         raise ValueError(f"paper_runs={paper_runs!r}: allowed: an int >= 1 (how many runs "
                          "the published value averages)")
+
+
+def prediction_p(values: np.ndarray, paper: float, paper_runs: int = 1) -> float:
+    """Two-sided p-value of the verdict's test: ``t = (paper - mean) / (sd sqrt(1/m + 1/n))``
+    with ``n - 1`` degrees of freedom over the finite ``values`` (``m = paper_runs``), so
+    ``p < 0.05`` exactly when :func:`prediction_verdict` says *differs*. NaN with fewer than
+    2 finite values; with no spread at all (sd = 0) 1.0 when the paper's value equals our
+    mean, else 0.0."""
+    _check_runs(paper_runs)
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    n = v.size
+    if n < 2:
+        return float("nan")
+    m, sd = float(v.mean()), float(v.std(ddof=1))
+    if sd == 0.0:
+        return 1.0 if paper == m else 0.0
+    t = (paper - m) / (sd * np.sqrt(1 / paper_runs + 1 / n))
+    return float(2 * sps.t.sf(abs(t), n - 1))
+
+
+def prediction_verdict(values: np.ndarray, paper: float,
+                       paper_runs: int = 1) -> tuple[str, float, float, float]:
+    """``(verdict, mean, ci_half_width, pi_half_width)`` of finite ``values`` vs ``paper``,
+    the mean of ``paper_runs`` published runs (module docstring)."""
+    _check_runs(paper_runs)
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     n = v.size
@@ -202,8 +230,16 @@ def published_runs(st) -> int:
     return getattr(companion_module(st), "PUBLISHED_RUNS", 1)   # checked by prediction_verdict
 
 
-def cell_rows(ds: xr.Dataset, st) -> list[str]:
-    """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, verdict."""
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def cell_rows(ds: xr.Dataset, st, collect: list | None = None) -> list[str]:
+    """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, p (of
+    :func:`prediction_p`), verdict. ``collect``: a list that receives ``(study, cell, p,
+    verdict)`` for every cell with a p-value (for :func:`family_section`)."""
     rows = []
     runs = published_runs(st)
     for table in st.tables:
@@ -220,7 +256,7 @@ def cell_rows(ds: xr.Dataset, st) -> list[str]:
             # so that a training and a test table of one problem stay distinguishable
             where = f"{table.title}: {c}" if head == str(r) else f"{head}: {r} / {c}"
             if i is None or table.metric not in ds.data_vars:
-                rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | not run |")
+                rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | | not run |")
                 continue
             da = ds[table.metric].sel(problem=problem).isel(setting=i)
             v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float) * table.scale
@@ -228,14 +264,62 @@ def cell_rows(ds: xr.Dataset, st) -> list[str]:
             n_div = int((status == "diverged").sum())
             ok = (status == "ok") & np.isfinite(v)
             verdict, m, ci, _ = prediction_verdict(v[ok], pub, runs)
+            p = prediction_p(v[ok], pub, runs)
+            if collect is not None and np.isfinite(p):
+                collect.append((st.name, where, p, verdict))
             if n_div:
                 verdict = f"diverged {n_div}/{status.size}" + (f"; rest {verdict}" if ok.any() else "")
             ours = "—" if not np.isfinite(m) else (
                 f"{_fmt(m)} ± {_fmt(ci)} (n={int(ok.sum())})" if np.isfinite(ci)
                 else f"{_fmt(m)} (n={int(ok.sum())})")
             diff = _fmt(m - pub) if np.isfinite(m) else ""
-            rows.append(f"| {where} | {_fmt(pub)} | {ours} | {diff} | {verdict} |")
+            rows.append(f"| {where} | {_fmt(pub)} | {ours} | {diff} | {_p_text(p)} | {verdict} |")
     return rows
+
+
+def holm(pvalues, alpha: float = 0.05) -> np.ndarray:
+    """Holm's step-down procedure: a boolean array, True where the hypothesis is rejected at
+    family-wise level ``alpha`` (sorted p_(1) <= ... <= p_(N): reject while
+    p_(i) <= alpha / (N - i + 1), stop at the first that is not)."""
+    p = np.asarray(pvalues, float)
+    out = np.zeros(p.size, bool)
+    for i, k in enumerate(np.argsort(p, kind="stable")):
+        if p[k] > alpha / (p.size - i):
+            break
+        out[k] = True
+    return out
+
+
+def family_section(records: list, alpha: float = 0.05) -> list[str]:
+    """Markdown: how many of the report's verdicts say *differs*, against how many would by
+    chance alone if every published value were reproduced, and which survive Holm's
+    correction for the number of cells. ``records``: ``(study, cell, p, verdict)`` as
+    :func:`cell_rows` collects them."""
+    if not records:
+        return []
+    p = np.array([r[2] for r in records], float)
+    n, d = p.size, int((p < alpha).sum())
+    kept = holm(p, alpha)
+    tail = float(sps.binom.sf(d - 1, n, alpha)) if d else 1.0
+    out = ["## Verdicts across the report", "",
+           f"Each verdict above is a test at the {alpha:.0%} level, and the report makes {n} "
+           f"of them (cells with at least two finished seeds). {d} say *differs*. If every "
+           f"published value were reproduced, about {alpha * n:.1f} would say so by chance "
+           f"alone (if the cells were independent, the chance of {d} or more would be "
+           f"{_p_text(tail) or '1'}; they are not quite: the cells of one study share seeds "
+           "and data). Holm's step-down correction for the "
+           f"{n} tests keeps {int(kept.sum())} of the {d} as differences at a family-wise "
+           f"{alpha:.0%} level. A cell's p is that of its verdict's test (the paper's value "
+           "against our prediction interval; p < 0.05 exactly when it says *differs*).", ""]
+    if d:
+        out += ["| study | cell | p | after Holm |", "|---|---|---|---|"]
+        for i in np.argsort(p, kind="stable"):
+            if p[i] < alpha:
+                st, cell, _, verdict = records[i]
+                out.append(f"| [{st}](#{st}) | {cell} | {_p_text(p[i])} | "
+                           f"{verdict if kept[i] else 'not significant after the correction'} |")
+        out.append("")
+    return out
 
 
 def build(results_dir: Path | None = None) -> Path:
@@ -265,6 +349,7 @@ def build(results_dir: Path | None = None) -> Path:
         "|---|---|---|---|---|",
     ]
     sections = []
+    family: list = []
     for name in names:
         st = studies[name]
         current = code_version(st)
@@ -312,7 +397,7 @@ def build(results_dir: Path | None = None) -> Path:
             if run.get("seeds") is not None and len(run["seeds"]) != len(st.seeds):
                 sec += [f"The stored Dataset holds seeds {run['seeds']} (a reduced run forced by "
                         "compute; see the completeness table).", ""]
-            rows = cell_rows(ds, st)
+            rows = cell_rows(ds, st, collect=family)
             if rows:
                 runs = published_runs(st)
                 sec += [(f"The published values are means of {runs} runs, so a verdict asks "
@@ -320,8 +405,8 @@ def build(results_dir: Path | None = None) -> Path:
                          f"{runs} new runs (m = {runs})." if runs > 1 else
                          "The published values are single runs, so a verdict asks whether the "
                          "paper's value lies in our 95% interval for one new run (m = 1)."), ""]
-                sec += ["| cell | paper | ours | difference | verdict |", "|---|---|---|---|---|",
-                        *rows, ""]
+                sec += ["| cell | paper | ours | difference | p | verdict |",
+                        "|---|---|---|---|---|---|", *rows, ""]
             md = out / f"{name}.md"
             if md.is_file():
                 body = _relative_paths(md.read_text()).replace("\n# ", "\n### ").replace("\n## ", "\n### ")
@@ -344,5 +429,5 @@ def build(results_dir: Path | None = None) -> Path:
         if name in studies and nc.is_file():
             with xr.open_dataset(nc) as ds:
                 claim_data[name] = ds.load()
-    lines += ["", *claims_section(claim_data), *sections]
+    lines += ["", *family_section(family), *claims_section(claim_data), *sections]
     return atomic_write_bytes("\n".join(lines).encode(), base / "REPORT.md")

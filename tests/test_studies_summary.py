@@ -337,3 +337,49 @@ def test_claim_tally_counts_each_statement_by_hand():
     assert "in 0 of 0 (2 more without a verdict yet) comparisons" in few
     assert "on 0 of 0 (1 more without a verdict yet) problems" in few
     assert claim_tally(ds.sel(setting=["sgd()", "adagrad()"])) == ""
+
+
+def test_prediction_p_agrees_with_the_verdict_and_by_hand():
+    from studies.summary import prediction_p
+
+    v = np.array([2.0, 2.2, 1.8, 2.1, 1.9, 2.05, 1.95, 2.15])
+    m, sd, n = v.mean(), v.std(ddof=1), v.size
+    t = stats.t.ppf(0.975, n - 1)
+    for runs in (1, 10):
+        pi = t * sd * np.sqrt(1 / runs + 1 / n)
+        assert np.isclose(prediction_p(v, m + pi, runs), 0.05)        # the interval's edge
+        assert prediction_p(v, m + 0.99 * pi, runs) > 0.05
+        assert prediction_p(v, m - 1.01 * pi, runs) < 0.05
+        assert prediction_verdict(v, m - 1.01 * pi, runs)[0].startswith("differs")
+    tt = (2.5 - m) / (sd * np.sqrt(1 / 10 + 1 / n))
+    assert np.isclose(prediction_p(v, 2.5, 10), 2 * stats.t.sf(abs(tt), n - 1))
+    assert np.isnan(prediction_p(v[:1], 2.0)) and np.isnan(prediction_p([np.nan, 1.0], 2.0))
+    assert prediction_p([1.0, 1.0], 1.0) == 1.0 and prediction_p([1.0, 1.0], 1.5) == 0.0
+    import pytest
+    with pytest.raises(ValueError, match="paper_runs"):
+        prediction_p(v, m, 0)
+
+
+def test_holm_by_hand():
+    from studies.summary import holm
+
+    # N = 4: thresholds 0.0125, 0.0167, 0.025, 0.05 for the sorted p's
+    assert holm([0.01, 0.04, 0.016, 0.03]).tolist() == [True, False, True, False]
+    # 0.03 > 0.025 stops the procedure: 0.04 <= 0.05 is not rejected after it
+    assert holm([0.001, 0.03, 0.04]).tolist() == [True, False, False]
+    assert holm([0.2, 0.5]).tolist() == [False, False] and holm([]).size == 0
+
+
+def test_family_section_counts_differs_against_chance():
+    from studies.summary import family_section
+
+    recs = [("a", f"cell {i}", p, "differs (ours lower)" if p < 0.05 else "reproduced")
+            for i, p in enumerate([1e-6, 0.03, 0.2, 0.5] + [0.6] * 36)]
+    text = "\n".join(family_section(recs))
+    assert "makes 40 of them" in text and "2 say *differs*" in text
+    assert "about 2.0 would say so by chance" in text
+    assert "keeps 1 of the 2" in text
+    assert f"{stats.binom.sf(1, 40, 0.05):.2g}" in text
+    assert "| [a](#a) | cell 0 | < 0.0001 | differs (ours lower) |" in text
+    assert "| [a](#a) | cell 1 | 0.03 | not significant after the correction |" in text
+    assert family_section([]) == []
