@@ -36,6 +36,7 @@ from .api import repo_root
 from .claims import claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
+from .stats import holm
 from .report import _fmt, find_setting
 from .store import atomic_write_bytes, finished_keys, stored_path
 
@@ -277,19 +278,6 @@ def cell_rows(ds: xr.Dataset, st, collect: list | None = None) -> list[str]:
     return rows
 
 
-def holm(pvalues, alpha: float = 0.05) -> np.ndarray:
-    """Holm's step-down procedure: a boolean array, True where the hypothesis is rejected at
-    family-wise level ``alpha`` (sorted p_(1) <= ... <= p_(N): reject while
-    p_(i) <= alpha / (N - i + 1), stop at the first that is not)."""
-    p = np.asarray(pvalues, float)
-    out = np.zeros(p.size, bool)
-    for i, k in enumerate(np.argsort(p, kind="stable")):
-        if p[k] > alpha / (p.size - i):
-            break
-        out[k] = True
-    return out
-
-
 def family_section(records: list, alpha: float = 0.05) -> list[str]:
     """Markdown: how many of the report's verdicts say *differs*, against how many would by
     chance alone if every published value were reproduced, and which survive Holm's
@@ -299,7 +287,8 @@ def family_section(records: list, alpha: float = 0.05) -> list[str]:
         return []
     p = np.array([r[2] for r in records], float)
     n, d = p.size, int((p < alpha).sum())
-    kept = holm(p, alpha)
+    adjusted = holm(p)
+    kept = adjusted < alpha
     tail = float(sps.binom.sf(d - 1, n, alpha)) if d else 1.0
     out = ["## Verdicts across the report", "",
            f"Each verdict above is a test at the {alpha:.0%} level, and the report makes {n} "
@@ -312,11 +301,12 @@ def family_section(records: list, alpha: float = 0.05) -> list[str]:
            f"{alpha:.0%} level. A cell's p is that of its verdict's test (the paper's value "
            "against our prediction interval; p < 0.05 exactly when it says *differs*).", ""]
     if d:
-        out += ["| study | cell | p | after Holm |", "|---|---|---|---|"]
+        out += ["| study | cell | p | Holm-adjusted p | after the correction |",
+                "|---|---|---|---|---|"]
         for i in np.argsort(p, kind="stable"):
             if p[i] < alpha:
                 st, cell, _, verdict = records[i]
-                out.append(f"| [{st}](#{st}) | {cell} | {_p_text(p[i])} | "
+                out.append(f"| [{st}](#{st}) | {cell} | {_p_text(p[i])} | {_p_text(adjusted[i])} | "
                            f"{verdict if kept[i] else 'not significant after the correction'} |")
         out.append("")
     return out
