@@ -72,10 +72,14 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
         scheduler: str | None = None, device: str = "cpu", only=None, overrides=None,
         seeds=None, epochs=None, progress: bool = True, alpha: float = DEFAULT_ALPHA,
         test: str = DEFAULT_TEST, correction: str | None = None,
-        connect_timeout: float = 5.0, retry_failed: bool = False, problems=None) -> RunSummary:
+        connect_timeout: float = 5.0, retry_failed: bool = False, problems=None,
+        stop_by: float | None = None) -> RunSummary:
     """Run ``study`` (skipping stored trials), then combine and write the report.
 
     Stored trials are skipped; ``retry_failed`` re-runs those stored as ``failed``.
+    ``stop_by`` (seconds since the epoch; :func:`studies.runner.parse_deadline` reads the
+    CLI's forms): start no trial that is not expected to finish by then, so a run that has
+    to end at a known time (a shared machine, a session) wastes no half-finished trial.
     Returns a :class:`~studies.runner.RunSummary` with the paths of the Dataset
     (``<name>.nc``), the Markdown table and the figures.
     """
@@ -106,7 +110,7 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
-                         code=code, retry_failed=retry_failed)
+                         code=code, retry_failed=retry_failed, stop_by=stop_by)
     ds = build_dataset(shown, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--retry-failed", action="store_true",
                    help="run again the trials stored as failed (ok/diverged ones are kept)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--stop-by", default=None, metavar="WHEN",
+                   help="start no trial that is not expected to finish by WHEN (timed from the "
+                        "stored trials of the same problem and optimizer); running ones finish, "
+                        "the rest wait for the next run. WHEN: HH:MM (today, local), an ISO "
+                        "date-time, or +N with s, m or h (e.g. +90m)")
     stats_opts(r)
 
     rp = sub.add_parser("report", help="tables and figures from stored results (no re-run)")
@@ -157,15 +162,24 @@ def _cmd_run(a) -> int:
         raise SpecError(f"--epochs must be >= 1, got {a.epochs}")
     only = _names(a.only, "--only", "optimizer")
     problems = _names(a.problems, "--problems", "problem")
+    stop_by = None
+    if a.stop_by is not None:
+        from .runner import parse_deadline
+
+        try:
+            stop_by = parse_deadline(a.stop_by)
+        except ValueError as e:
+            raise SpecError(str(e)) from None
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
             progress=not a.no_progress, alpha=a.alpha, test=a.test,
             correction=None if a.correction == "none" else a.correction,
-            retry_failed=a.retry_failed, problems=problems)
+            retry_failed=a.retry_failed, problems=problems, stop_by=stop_by)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
     print(s.table.read_text())
-    print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})")
+    print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})"
+          + (f", {s.not_started} not started (--stop-by)" if s.not_started else ""))
     print(f"table (Markdown): {s.table}")
     print("figures (PNG):    " + "\n                  ".join(str(f) for f in s.figures))
     print(f"Dataset (netCDF): {s.dataset}")

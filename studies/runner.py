@@ -184,6 +184,67 @@ def pending(trials: list, out: Path, retry_failed: bool = False) -> list:
     return [(k, s) for k, s in trials if k not in done]
 
 
+class Deadline:
+    """When to stop *starting* trials: none is started unless it is expected to finish by
+    ``at`` (seconds since the epoch); trials already running always finish. A trial's
+    expected duration is the median wall time of the trials of the same problem and
+    optimizer, stored before (``times``: :func:`store.stored_wall_times`) or finished in
+    this run; with none, 0 (it starts whenever the deadline has not passed). Times were
+    measured one trial per core, as the runs here go."""
+
+    def __init__(self, at: float, times: dict | None = None, clock=time.time):
+        self.at = float(at)
+        self.times = {k: list(v) for k, v in (times or {}).items()}
+        self.clock = clock
+
+    def expected(self, spec: dict) -> float:
+        ws = self.times.get((spec["problem"], spec["optimizer"]))
+        return float(np.median(ws)) if ws else 0.0
+
+    def allows(self, spec: dict) -> bool:
+        return self.clock() + self.expected(spec) <= self.at
+
+    def record(self, rec: dict) -> None:
+        w = rec.get("wall_time")
+        if w is not None and w == w and rec.get("status") != "failed":
+            s = rec["spec"]
+            self.times.setdefault((s["problem"], s["optimizer"]), []).append(float(w))
+
+
+def parse_deadline(text: str, now: _dt.datetime | None = None) -> float:
+    """``--stop-by``: ``HH:MM`` (local time, today), an ISO date-time (``2026-12-02T15:10``,
+    local unless it names a zone), or ``+N`` with a unit ``s``, ``m`` or ``h`` (from now).
+    Returns seconds since the epoch; a time already past, or text of none of these forms,
+    raises ``ValueError`` naming the value and the allowed forms."""
+    now = now or _dt.datetime.now().astimezone()
+    allowed = "allowed: HH:MM (today, local), an ISO date-time, or +N with s, m or h (e.g. +90m)"
+    t = str(text).strip()
+    when = None
+    if t.startswith("+"):
+        unit = {"s": 1, "m": 60, "h": 3600}.get(t[-1:])
+        try:
+            n = float(t[1:-1]) if unit else float("nan")
+        except ValueError:
+            n = float("nan")
+        if not unit or not (n > 0) or n == float("inf"):
+            raise ValueError(f"--stop-by {text!r}: not a positive duration; {allowed}")
+        return now.timestamp() + n * unit
+    try:
+        if len(t) <= 5 and ":" in t:
+            hh, mm = (int(x) for x in t.split(":"))
+            when = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        else:
+            when = _dt.datetime.fromisoformat(t)
+            if when.tzinfo is None:
+                when = when.astimezone()
+    except ValueError:
+        raise ValueError(f"--stop-by {text!r}: not a time; {allowed}") from None
+    if when <= now:
+        raise ValueError(f"--stop-by {text!r}: {when.isoformat(timespec='minutes')} has already "
+                         f"passed (now {now.isoformat(timespec='minutes')}); {allowed}")
+    return when.timestamp()
+
+
 @dataclass
 class RunSummary:
     out: Path
@@ -191,6 +252,7 @@ class RunSummary:
     skipped: int
     computed: int
     status_counts: dict
+    not_started: int = 0
     dataset: Path | None = None
     table: Path | None = None
     figures: tuple = ()
@@ -201,10 +263,14 @@ class RunSummary:
 def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "cpu",
                scheduler: str | None = None, workers: int | None = None,
                progress: bool = True, connect_timeout: float = 5.0,
-               code: dict | None = None, retry_failed: bool = False) -> RunSummary:
+               code: dict | None = None, retry_failed: bool = False,
+               stop_by: float | None = None) -> RunSummary:
     """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``.
 
     ``workers=0`` runs the trials one after the other in this process, without Dask.
+    ``stop_by`` (seconds since the epoch, :func:`parse_deadline`): start no trial that is
+    not expected to finish by then (:class:`Deadline`, timed from the stored trials);
+    ``not_started`` of the summary counts them, a later run resumes with them.
     """
     started = _now()
     out = store.ensure_writable(Path(out))
@@ -219,16 +285,19 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         return ""
 
-    compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
-                   scheduler=scheduler, progress=progress, connect_timeout=connect_timeout)
+    deadline = None if stop_by is None else Deadline(stop_by, store.stored_wall_times(out, trials))
+    left = compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
+                          scheduler=scheduler, progress=progress,
+                          connect_timeout=connect_timeout, deadline=deadline)
     return RunSummary(out=out, total=len(trials), skipped=len(trials) - len(todo),
-                      computed=len(todo), status_counts=counts, started=started,
-                      finished=_now())
+                      computed=len(todo) - left, status_counts=counts, not_started=left,
+                      started=started, finished=_now())
 
 
 def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: int | None = None,
                    workers: int | None = None, scheduler: str | None = None,
-                   progress: bool = True, connect_timeout: float = 5.0) -> None:
+                   progress: bool = True, connect_timeout: float = 5.0,
+                   deadline: Deadline | None = None) -> int:
     """Compute the ``(key, spec)`` pairs ``todo`` of ``study`` with code version ``code``
     and hand each result record to ``on_record(rec)`` *as it completes* (in this process),
     which stores it; it may return a short line to print under the progress bar.
@@ -238,13 +307,31 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
     otherwise on a local cluster of ``workers`` processes or the cluster at ``scheduler``.
     A task that does not return (a worker died) gives a ``failed`` record. ``total``: the
     trials of the whole form, for the progress bar (default ``len(todo)``).
+
+    With a :class:`Deadline` the trials are handed to the workers one per free worker
+    thread (instead of all at once), and one that the deadline does not allow is not
+    started; returns how many were not started (0 without a deadline).
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     total = len(todo) if total is None else total
     if not todo:
-        return
+        return 0
+    left: list = []
+
+    def startable(k, s) -> bool:
+        if deadline is None or deadline.allows(s):
+            return True
+        left.append((k, s))
+        return False
+
+    def ended(bar) -> int:
+        if left:
+            bar.write(f"{study.name}: {len(left)} trials not started: none was expected to "
+                      "finish by the deadline (--stop-by); run the same command again to "
+                      "resume with them")
+        return len(left)
     if study.max_workers and not scheduler and workers != 0:
         workers = min(workers or study.max_workers, study.max_workers)
 
@@ -253,6 +340,8 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
                     disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
     def handle(rec: dict, bar) -> None:
+        if deadline is not None:
+            deadline.record(rec)
         line = on_record(rec)
         bar.update(1)
         if rec["status"] == "failed":
@@ -266,10 +355,11 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
         bar = bar_for()
         try:
             for k, s in todo:
-                handle(execute(study.trial, k, s, code), bar)
+                if startable(k, s):
+                    handle(execute(study.trial, k, s, code), bar)
+            return ended(bar)
         finally:
             bar.close()
-        return
     with dask_client(scheduler, workers, connect_timeout) as client:
         trial_fn = study.trial
         try:
@@ -277,20 +367,38 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
         except Exception:  # noqa: BLE001 - an optimisation only
             affinity = {}
         futures = {}
-        for k, s in todo:
-            where = affinity.get(s["optimizer"])
-            kw = {"workers": [where], "allow_other_workers": True} if where else {}
-            fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}", pure=False, **kw)
-            futures[fut] = (k, s)
+        queue = list(todo)
+        # all at once without a deadline (Dask queues them); with one, one per free thread,
+        # so that the deadline is checked when a trial would start
+        slots = len(queue) if deadline is None else max(1, sum(client.nthreads().values()))
+
+        def fill() -> list:
+            new = []
+            while queue and len(futures) < slots:
+                k, s = queue.pop(0)
+                if not startable(k, s):
+                    continue
+                where = affinity.get(s["optimizer"])
+                kw = {"workers": [where], "allow_other_workers": True} if where else {}
+                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}",
+                                    pure=False, **kw)
+                futures[fut] = (k, s)
+                new.append(fut)
+            return new
+
         bar = bar_for()
         try:
-            for fut in as_completed(list(futures)):
+            done = as_completed(fill())
+            for fut in done:
                 k, s = futures.pop(fut)
                 try:
                     rec = fut.result()
                 except Exception as e:  # noqa: BLE001 - worker lost, cancelled...
                     rec = _failed_record(k, s, code, e)
                 handle(rec, bar)
+                for f in fill():
+                    done.add(f)
+            return ended(bar)
         finally:
             bar.close()
 

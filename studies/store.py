@@ -245,6 +245,27 @@ def trial_status(out: Path, key: str) -> str:
         return str(nc.getncattr("status"))
 
 
+def stored_wall_times(out: Path, trials: list, done: set | None = None) -> dict:
+    """``{(problem, optimizer): [wall seconds]}`` of the stored trials among ``trials``
+    (``(key, spec)`` pairs; ``done``: :func:`finished_keys` when the caller has it), read
+    from each file's ``wall_time`` attribute; files without a readable one are left out."""
+    import netCDF4
+
+    done = finished_keys(out) if done is None else done
+    times: dict[tuple[str, str], list[float]] = {}
+    for k, s in trials:
+        if k not in done:
+            continue
+        try:
+            with netCDF4.Dataset(stored_path(out, k)) as nc:
+                w = float(nc.getncattr("wall_time"))
+        except (OSError, AttributeError, ValueError):
+            continue
+        if w == w:                       # a lost worker's record has NaN
+            times.setdefault((s["problem"], s["optimizer"]), []).append(w)
+    return times
+
+
 def clean_temporaries(out: Path) -> int:
     """Remove leftover temporaries of a killed run; returns how many were removed."""
     n = 0

@@ -38,7 +38,7 @@ from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .stats import holm
 from .report import _fmt, find_setting
-from .store import atomic_write_bytes, finished_keys, stored_path
+from .store import atomic_write_bytes, finished_keys, stored_wall_times
 
 #: reading order of the report (studies not listed follow alphabetically)
 ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1",
@@ -160,23 +160,14 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
     set (``problem_params["dataset"]``, where a problem names one: CIFAR-10 trials cannot
     run where the data is absent). Wall times were measured with one trial per core, as
     the runs here go."""
-    import netCDF4
-
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
-    times: dict[tuple[str, str], list[float]] = {}
+    times = stored_wall_times(out, trials, done)
     work: dict[str, float | None] = {}
     dataset: dict[str, str | None] = {}
     for k, s in trials:
         work.setdefault(s["problem"], problem_work(s))
         dataset.setdefault(s["problem"], (s.get("problem_params") or {}).get("dataset"))
-        if k in done:
-            try:
-                with netCDF4.Dataset(stored_path(out, k)) as nc:
-                    w = float(nc.getncattr("wall_time"))
-            except (OSError, AttributeError, ValueError):
-                continue
-            times.setdefault((s["problem"], s["optimizer"]), []).append(w)
     hours, unknown, scaled, by_data = 0.0, 0, 0, {}
     for k, s in trials:
         if k in done:

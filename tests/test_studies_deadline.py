@@ -1,0 +1,89 @@
+"""``run --stop-by``: start no trial that cannot finish by a deadline, so a run that must end
+at a known time wastes no half-finished trial (studies.runner.Deadline)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import studies.expand
+from studies import store
+from studies.expand import expand, keyed
+from studies.runner import Deadline, compute_trials, parse_deadline, run_trials
+from studies.selftest import STUDY
+
+NOW = dt.datetime(2026, 12, 2, 13, 0, tzinfo=dt.timezone.utc)
+
+
+def test_parse_deadline_forms():
+    t0 = NOW.timestamp()
+    assert parse_deadline("+90m", NOW) == t0 + 5400
+    assert parse_deadline("+2h", NOW) == t0 + 7200 and parse_deadline("+30s", NOW) == t0 + 30
+    assert parse_deadline("15:10", NOW) == t0 + 2 * 3600 + 600
+    assert parse_deadline("2026-12-02T15:10+00:00", NOW) == t0 + 2 * 3600 + 600
+    for bad in ("12:30", "2026-12-01T15:10+00:00"):
+        with pytest.raises(ValueError, match="already passed"):
+            parse_deadline(bad, NOW)
+    for bad in ("+0m", "+5x", "+m", "+-3h", "soon", "25:00", "+infh"):
+        with pytest.raises(ValueError, match=r"--stop-by .*allowed: HH:MM"):
+            parse_deadline(bad, NOW)
+
+
+def test_deadline_expects_the_median_of_stored_and_finished_trials():
+    now = [1000.0]
+    d = Deadline(1100.0, {("p", "a"): [50.0, 200.0, 90.0]}, clock=lambda: now[0])
+    a, b = {"problem": "p", "optimizer": "a"}, {"problem": "p", "optimizer": "b"}
+    assert d.expected(a) == 90.0 and d.allows(a)          # 1000 + 90 <= 1100
+    assert d.expected(b) == 0.0 and d.allows(b)           # never timed: starts if not past
+    now[0] = 1020.0
+    assert not d.allows(a) and d.allows(b)
+    d.record({"spec": b, "wall_time": 500.0, "status": "ok"})
+    d.record({"spec": b, "wall_time": float("nan"), "status": "failed"})   # a lost worker
+    assert d.expected(b) == 500.0 and not d.allows(b)
+
+
+class CountingDeadline(Deadline):
+    """Its clock moves 100 s per finished trial: with the deadline 150 s ahead, the first
+    trial starts (0 + 0 <= 150), the second after it (100 <= 150), the third does not
+    (200 > 150): only if each trial is checked when it would start, not all at submission."""
+
+    def __init__(self, at):
+        self.n = 0
+        super().__init__(at, clock=lambda: 100.0 * self.n)
+
+    def record(self, rec):
+        self.n += 1
+        super().record(rec)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_no_trial_starts_that_the_deadline_does_not_allow(tmp_path, workers):
+    st = STUDY.resolved(True)
+    code = studies.expand.code_version(st)
+    todo = keyed(expand(st, quick=True), code)
+    got = []
+    left = compute_trials(st, todo, code, lambda r: got.append(r) or "", workers=workers,
+                          progress=False, deadline=CountingDeadline(150.0))
+    assert len(got) == 2 and left == len(todo) - 2
+    assert [r["key"] for r in got] == [k for k, _ in todo[:2]]   # in order, the rest waits
+    assert compute_trials(st, todo[:3], code, got.append, workers=workers, progress=False) == 0
+
+
+def test_run_trials_with_a_passed_deadline_starts_nothing_and_resumes_later(tmp_path):
+    import time
+
+    st = STUDY.resolved(True)
+    s = run_trials(st, tmp_path, quick=True, workers=0, progress=False, stop_by=time.time() - 1)
+    assert (s.computed, s.not_started) == (0, s.total) and not store.finished_keys(tmp_path)
+    s = run_trials(st, tmp_path, quick=True, workers=0, progress=False,
+                   stop_by=time.time() + 3600)
+    assert (s.computed, s.not_started) == (s.total, 0)
+    assert len(store.finished_keys(tmp_path)) == s.total
+
+
+def test_cli_names_a_bad_stop_by(capsys):
+    from studies.cli import main
+
+    assert main(["run", "selftest", "--quick", "--stop-by", "whenever"]) != 0
+    err = capsys.readouterr().err
+    assert "--stop-by 'whenever'" in err and "HH:MM" in err
