@@ -108,9 +108,17 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
                           for k, a in (overrides or {}).items()} if shown is st else {},
             "seeds": list(shown.seeds), "epochs": shown.epochs}
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
+    estimates = None
+    if stop_by is not None:     # the whole form's stored trials time the part that runs
+        from .timing import expected_seconds
+
+        every = keyed(expand(prepare(study, quick=quick), quick=quick, device=device), code)
+        estimates = {k: v for k, (v, _) in
+                     expected_seconds(every, store.stored_wall_times(out, every)).items()}
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
-                         code=code, retry_failed=retry_failed, stop_by=stop_by)
+                         code=code, retry_failed=retry_failed, stop_by=stop_by,
+                         estimates=estimates)
     ds = build_dataset(shown, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)

@@ -189,17 +189,24 @@ class Deadline:
     ``at`` (seconds since the epoch); trials already running always finish. A trial's
     expected duration is the median wall time of the trials of the same problem and
     optimizer, stored before (``times``: :func:`store.stored_wall_times`) or finished in
-    this run; with none, 0 (it starts whenever the deadline has not passed). Times were
-    measured one trial per core, as the runs here go."""
+    this run; for a pair with none, ``fallback[(problem, optimizer)]`` (an estimate,
+    :func:`studies.timing.expected_seconds`), else 0 (it starts whenever the deadline has
+    not passed). Times were measured one trial per core, as the runs here go."""
 
-    def __init__(self, at: float, times: dict | None = None, clock=time.time):
+    def __init__(self, at: float, times: dict | None = None, clock=time.time,
+                 fallback: dict | None = None):
         self.at = float(at)
         self.times = {k: list(v) for k, v in (times or {}).items()}
+        self.fallback = dict(fallback or {})
         self.clock = clock
 
     def expected(self, spec: dict) -> float:
-        ws = self.times.get((spec["problem"], spec["optimizer"]))
-        return float(np.median(ws)) if ws else 0.0
+        pair = (spec["problem"], spec["optimizer"])
+        ws = self.times.get(pair)
+        if ws:
+            return float(np.median(ws))
+        guess = self.fallback.get(pair)
+        return float(guess) if guess is not None else 0.0
 
     def allows(self, spec: dict) -> bool:
         return self.clock() + self.expected(spec) <= self.at
@@ -264,13 +271,17 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
                scheduler: str | None = None, workers: int | None = None,
                progress: bool = True, connect_timeout: float = 5.0,
                code: dict | None = None, retry_failed: bool = False,
-               stop_by: float | None = None) -> RunSummary:
+               stop_by: float | None = None, estimates: dict | None = None) -> RunSummary:
     """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``.
 
     ``workers=0`` runs the trials one after the other in this process, without Dask.
     ``stop_by`` (seconds since the epoch, :func:`parse_deadline`): start no trial that is
     not expected to finish by then (:class:`Deadline`, timed from the stored trials);
-    ``not_started`` of the summary counts them, a later run resumes with them.
+    ``not_started`` of the summary counts them, a later run resumes with them. Pairs of
+    problem and optimizer with no stored trial are judged by ``estimates`` (``{(problem,
+    optimizer): seconds}``; default: :func:`studies.timing.expected_seconds` over
+    ``study``'s own trials; ``api.run`` passes those of the whole form, whose other
+    problems give a part of a study its references).
     """
     started = _now()
     out = store.ensure_writable(Path(out))
@@ -285,7 +296,14 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         return ""
 
-    deadline = None if stop_by is None else Deadline(stop_by, store.stored_wall_times(out, trials))
+    deadline = None
+    if stop_by is not None:
+        times = store.stored_wall_times(out, trials)
+        if estimates is None:
+            from .timing import expected_seconds
+
+            estimates = {k: v for k, (v, _) in expected_seconds(trials, times).items()}
+        deadline = Deadline(stop_by, times, fallback=estimates)
     left = compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
                           scheduler=scheduler, progress=progress,
                           connect_timeout=connect_timeout, deadline=deadline)

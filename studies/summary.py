@@ -37,6 +37,7 @@ from .claims import claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .stats import holm
+from .timing import expected_seconds
 from .report import _fmt, find_setting
 from .store import atomic_write_bytes, finished_keys, stored_wall_times
 
@@ -122,73 +123,27 @@ def _relative_paths(text: str) -> str:
     return text.replace(f"{repo_root().resolve()}/", "")
 
 
-def problem_work(spec: dict) -> float | None:
-    """Relative cost of one trial of ``spec``'s problem: parameters of its network (layer
-    ``sizes``) times training samples (``n_train`` where given, else 1); None when the
-    problem names no layer sizes."""
-    pp = spec.get("problem_params") or {}
-    sizes = pp.get("sizes")
-    if not sizes or len(sizes) < 2:
-        return None
-    n = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
-    return float(n) * float(pp.get("n_train") or 1)
-
-
-def problem_ratio(times: dict, ref: str, target: str, work: dict) -> float:
-    """How much longer a trial of problem ``target`` takes than one of ``ref``: the median,
-    over the optimizers with stored trials on both, of the ratio of their median wall times
-    (measured: on vsgd-tables M2 / M1 this ran 6.7x for AdaGrad, 7.3x for SGD and 11.4x for
-    vSGD-l, against 5.7x by parameters); failing that, the ratio of :func:`problem_work`
-    (parameters x samples). ``times``: ``{(problem, optimizer): [wall seconds]}``."""
-    both = [float(np.median(ws)) / float(np.median(times[(ref, o)]))
-            for (q, o), ws in times.items()
-            if q == target and times.get((ref, o)) and float(np.median(times[(ref, o)])) > 0]
-    if both:
-        return float(np.median(both))
-    return work[target] / work[ref]
-
-
 def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, int]:
     """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
-    form would take, estimated from the median ``wall_time`` of the stored trials of the
-    same problem and optimizer; failing that, for networks, *scaled* from the same optimizer
-    on the largest other problem of the study on the same data set with stored trials, by
-    :func:`problem_ratio` (the time ratio of the two problems measured with the optimizers
-    that ran both, else parameters x samples; a rough figure, and ``scaled`` says how many
-    trials it covers), else from the other optimizers of the same problem; how many
-    missing trials have no reference at all, and those per data
-    set (``problem_params["dataset"]``, where a problem names one: CIFAR-10 trials cannot
-    run where the data is absent). Wall times were measured with one trial per core, as
-    the runs here go."""
+    form would take, each at its :func:`studies.timing.expected_seconds` (measured, else
+    scaled from another problem, else from the other optimizers of the problem; ``scaled``
+    says how many trials the rough scaled figure covers); how many missing trials have no
+    reference at all, and those per data set (``problem_params["dataset"]``, where a
+    problem names one: CIFAR-10 trials cannot run where the data is absent)."""
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
-    times = stored_wall_times(out, trials, done)
-    work: dict[str, float | None] = {}
-    dataset: dict[str, str | None] = {}
-    for k, s in trials:
-        work.setdefault(s["problem"], problem_work(s))
-        dataset.setdefault(s["problem"], (s.get("problem_params") or {}).get("dataset"))
+    expected = expected_seconds(trials, stored_wall_times(out, trials, done))
     hours, unknown, scaled, by_data = 0.0, 0, 0, {}
     for k, s in trials:
         if k in done:
             continue
-        p, o = s["problem"], s["optimizer"]
-        if times.get((p, o)):
-            hours += float(np.median(times[(p, o)])) / 3600.0
-            continue
-        data = (s.get("problem_params") or {}).get("dataset")
-        others = [q for (q, oo) in times if oo == o and q != p
-                  and work.get(q) and work.get(p) and dataset[q] == data]
-        if others:          # the optimizer's own cost, scaled: methods differ several-fold
-            q = max(others, key=work.__getitem__)
-            hours += float(np.median(times[(q, o)])) * problem_ratio(times, q, p, work) / 3600.0
-            scaled += 1
-            continue
-        ref = [w for (q, _), ws in times.items() if q == p for w in ws]
-        if ref:
-            hours += float(np.median(ref)) / 3600.0
+        sec, how = expected[(s["problem"], s["optimizer"])]
+        if sec is not None:
+            hours += sec / 3600.0
+            scaled += how == "scaled"
             continue
         unknown += 1
+        data = (s.get("problem_params") or {}).get("dataset")
         if data:
             by_data[data] = by_data.get(data, 0) + 1
     return hours, unknown, by_data, scaled

@@ -87,3 +87,55 @@ def test_cli_names_a_bad_stop_by(capsys):
     assert main(["run", "selftest", "--quick", "--stop-by", "whenever"]) != 0
     err = capsys.readouterr().err
     assert "--stop-by 'whenever'" in err and "HH:MM" in err
+
+
+def test_untimed_pairs_use_the_estimate_of_another_problem():
+    """A pair never run (vsgd-sensitivity's M1 here) is not taken as 0 s when the study's
+    other problems time it: Deadline falls back on studies.timing.expected_seconds."""
+    from studies.timing import expected_seconds
+
+    spec = lambda p, o: {"problem": p, "optimizer": o,                       # noqa: E731
+                         "problem_params": {"sizes": {"A": [10, 2], "B": [100, 2]}[p]}}
+    trials = [("k1", spec("A", "x")), ("k2", spec("A", "y")), ("k3", spec("B", "y")),
+              ("k4", spec("B", "x"))]
+    times = {("A", "x"): [10.0, 30.0], ("A", "y"): [4.0], ("B", "y"): [40.0]}
+    est = expected_seconds(trials, times)
+    assert est[("A", "x")] == (20.0, "timed")
+    assert est[("B", "x")] == (200.0, "scaled")            # x on A, times y's measured B/A ratio
+    assert expected_seconds([("k", spec("B", "z"))], {("B", "y"): [40.0]})[("B", "z")] == \
+        (40.0, "other methods")
+    assert expected_seconds([("k", spec("B", "z"))], {}) == {("B", "z"): (None, None)}
+    now = [0.0]
+    d = Deadline(100.0, times, clock=lambda: now[0],
+                 fallback={k: v for k, (v, _) in est.items()})
+    assert d.expected(spec("B", "x")) == 200.0 and not d.allows(spec("B", "x"))
+    assert d.allows(spec("A", "x"))
+
+
+def test_api_run_times_a_part_of_a_study_from_the_whole_form(tmp_path, monkeypatch):
+    """``run(..., problems=[p2], stop_by=...)``: the deadline's estimates come from the
+    stored trials of the whole form (p1 here), not only from the part that runs."""
+    import time
+
+    import studies.api
+    import studies.runner
+
+    st = STUDY.resolved(True)
+    p1, p2 = sorted(st.problems)[:2]
+    studies.api.run("selftest", quick=True, out=tmp_path, workers=0, progress=False,
+                    problems=[p1])
+    seen = {}
+    real = studies.runner.run_trials
+
+    def spy(*a, **k):
+        seen.update(k.get("estimates") or {})
+        return real(*a, **k)
+
+    monkeypatch.setattr(studies.api, "run_trials", spy)
+    s = studies.api.run("selftest", quick=True, out=tmp_path, workers=0, progress=False,
+                        problems=[p2], stop_by=time.time() + 3600)
+    assert s.not_started == 0 and s.computed > 0
+    assert {p for p, _ in seen} == {p1, p2}
+    assert all(v is not None for (p, _), v in seen.items() if p == p1)     # timed on p1
+    # selftest problems name no layer sizes, so p1 cannot be scaled to p2: no estimate
+    assert all(v is None for (p, _), v in seen.items() if p == p2)

@@ -2,6 +2,8 @@
 import numpy as np
 from scipy import stats
 
+import studies.timing
+
 from studies.summary import build, prediction_verdict
 
 
@@ -173,7 +175,7 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
 
 
 def test_remaining_estimate_scales_from_a_smaller_network_by_parameters_and_samples():
-    from studies.summary import problem_work
+    from studies.timing import problem_work
 
     assert problem_work({"problem_params": {"sizes": [784, 10]}}) == 7850
     assert problem_work({"problem_params": {"sizes": [2, 10, 2], "n_train": 100}}) == 52 * 100
@@ -231,7 +233,7 @@ def test_remaining_estimate_scales_missing_problems_from_stored_ones(tmp_path, m
     p1, p2 = sorted(st.problems)[:2]
     out = tmp_path / "selftest"
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
-    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
+    monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: s["optimizer"])
     hours, unknown, _, scaled = sm.remaining_estimate(st, out)
     missing2 = [s for k, s in trials if k not in done and s["problem"] == p2]
@@ -259,7 +261,7 @@ def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizer
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
     studies.run("selftest", out=out, workers=0, seeds=(0,), problems=[p2], only=[opts[0]],
                 progress=False)
-    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
+    monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     _, _, _, scaled = sm.remaining_estimate(st, out)
     missing_other = [s for k, s in trials
@@ -288,7 +290,7 @@ def test_vsgd_table_cells_are_judged_as_means_of_ten_runs():
 
 
 def test_problem_ratio_by_hand():
-    from studies.summary import problem_ratio
+    from studies.timing import problem_ratio
 
     work = {"a": 1.0, "b": 5.0}
     times = {("a", "x"): [10.0, 12.0], ("b", "x"): [88.0], ("a", "y"): [2.0], ("b", "y"): [20.0],
@@ -312,7 +314,7 @@ def test_remaining_estimate_scales_by_the_measured_ratio_of_methods_that_ran_bot
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p2], only=[opts[0]],
                 progress=False)
-    monkeypatch.setattr(sm, "problem_work", lambda s: {p1: 1.0, p2: 1e6}.get(s["problem"]))
+    monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 1e6}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     ratio = np.median(walls[(p2, opts[0])]) / np.median(walls[(p1, opts[0])])
     hours, _, _, scaled = sm.remaining_estimate(st, out)
