@@ -6,13 +6,16 @@ grid, an unreachable scheduler, an output directory that is not writable, no sto
 results) print one ``error: ...`` line naming the value and what is allowed, and exit
 with status 2; no traceback. Interrupting with Ctrl-C exits with 130, SIGTERM with 143
 (either way the local Dask cluster is closed first, its workers with it); finished trials
-are kept.
+are kept. A stop that arrives while a result file is being written is raised once the file
+is complete (:mod:`studies.interrupt`: raised inside the netCDF writer it could hang the
+run).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .interrupt import deliver
 from .spec import SpecError
 
 EXIT_USAGE = 2
@@ -288,7 +291,11 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    deliver(Terminated())          # raised now, or once a result file is written
+
+
+def _interrupt(signum, frame):
+    deliver(KeyboardInterrupt())
 
 
 EXIT_TERMINATED = 128 + 15
@@ -301,10 +308,16 @@ def main(argv=None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _main(argv)
     before = signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C likewise, unless it is ignored (a background job of a non-interactive shell)
+    before_int = signal.getsignal(signal.SIGINT)
+    if before_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         return _main(argv)
     finally:
         signal.signal(signal.SIGTERM, before)
+        if before_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, before_int)
 
 
 def _main(argv=None) -> int:

@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .interrupt import deferred
+
 TRIALS = "trials"
 TMP_PREFIX = ".tmp-"
 CARRIED = "carried.json"
@@ -94,19 +96,21 @@ def _fsync_dir(d: Path) -> None:
 @contextlib.contextmanager
 def _replacing(path: Path, suffix: str = ""):
     """Yield a temporary file name beside ``path``; on success move it over ``path``
-    (``os.replace``, then fsync of the folder); on any error delete it."""
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    (``os.replace``, then fsync of the folder); on any error delete it. A stop of the run
+    (SIGTERM, Ctrl-C) that arrives meanwhile is raised when this is done."""
+    with deferred():       # a SIGTERM / Ctrl-C waits for the file (studies.interrupt)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
+        os.close(fd)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
 
 
 def atomic_write_dataset(ds: xr.Dataset, path: Path) -> Path:
