@@ -45,6 +45,7 @@ from .store import atomic_write_bytes, finished_keys, stored_wall_times
 ORDER = ("adadelta-sec41", "adadelta-table1", "adadelta-table2", "adadelta-fig1",
          "adadelta-fig2", "adadelta-async", "vsgd-quadratic-1d", "vsgd-quadratic-2d",
          "vsgd-nonstationary", "vsgd-tables", "vsgd-tables-cifar", "vsgd-sensitivity",
+         "vsgd-sensitivity-cifar",
          "vsgd-slowstart-lr", "vsgd-slowstart-critical", "vsgd-slowstart-sensitivity",
          "vsgd-longrun", "performance")
 
