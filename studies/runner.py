@@ -346,10 +346,11 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
 
     def ended(bar) -> int:
         if left:
-            bar.write(f"{study.name}: {len(left)} trials not started: none was expected to "
-                      "finish by the deadline (--stop-by); run the same command again to "
-                      "resume with them")
+            bar.write(f"{study.name}: {len(left)} trials not started: by their expected "
+                      "time they would not finish by the deadline (--stop-by); run the same "
+                      "command again to resume with them")
         return len(left)
+
     if study.max_workers and not scheduler and workers != 0:
         workers = min(workers or study.max_workers, study.max_workers)
 
