@@ -185,8 +185,9 @@ def _p_text(p: float) -> str:
 
 
 def cell_rows(ds: xr.Dataset, st, collect: list | None = None) -> list[str]:
-    """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, p (of
-    :func:`prediction_p`), verdict. ``collect``: a list that receives ``(study, cell, p,
+    """Markdown rows: table, cell, paper, ours (mean ± CI, n), difference, the verdict's
+    interval (± the half-width of the prediction interval: the smallest difference the
+    verdict can call *differs*), p (of :func:`prediction_p`), verdict. ``collect``: a list that receives ``(study, cell, p,
     verdict)`` for every cell with a p-value (for :func:`family_section`)."""
     rows = []
     runs = published_runs(st)
@@ -204,14 +205,14 @@ def cell_rows(ds: xr.Dataset, st, collect: list | None = None) -> list[str]:
             # so that a training and a test table of one problem stay distinguishable
             where = f"{table.title}: {c}" if head == str(r) else f"{head}: {r} / {c}"
             if i is None or table.metric not in ds.data_vars:
-                rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | | not run |")
+                rows.append(f"| {where} | {_fmt(pub)} | not in the stored results | | | | not run |")
                 continue
             da = ds[table.metric].sel(problem=problem).isel(setting=i)
             v = (da.isel(epoch=-1) if "epoch" in da.dims else da).values.astype(float) * table.scale
             status = ds["status"].sel(problem=problem).isel(setting=i).values.astype(str)
             n_div = int((status == "diverged").sum())
             ok = (status == "ok") & np.isfinite(v)
-            verdict, m, ci, _ = prediction_verdict(v[ok], pub, runs)
+            verdict, m, ci, pi = prediction_verdict(v[ok], pub, runs)
             p = prediction_p(v[ok], pub, runs)
             if collect is not None and np.isfinite(p):
                 collect.append((st.name, where, p, verdict))
@@ -221,7 +222,9 @@ def cell_rows(ds: xr.Dataset, st, collect: list | None = None) -> list[str]:
                 f"{_fmt(m)} ± {_fmt(ci)} (n={int(ok.sum())})" if np.isfinite(ci)
                 else f"{_fmt(m)} (n={int(ok.sum())})")
             diff = _fmt(m - pub) if np.isfinite(m) else ""
-            rows.append(f"| {where} | {_fmt(pub)} | {ours} | {diff} | {_p_text(p)} | {verdict} |")
+            band = f"± {_fmt(pi)}" if np.isfinite(pi) else ""
+            rows.append(f"| {where} | {_fmt(pub)} | {ours} | {diff} | {band} | {_p_text(p)} | "
+                        f"{verdict} |")
     return rows
 
 
@@ -341,9 +344,13 @@ def build(results_dir: Path | None = None) -> Path:
                          f"whether the paper's value lies in our 95% interval for the mean of "
                          f"{runs} new runs (m = {runs})." if runs > 1 else
                          "The published values are single runs, so a verdict asks whether the "
-                         "paper's value lies in our 95% interval for one new run (m = 1)."), ""]
-                sec += ["| cell | paper | ours | difference | p | verdict |",
-                        "|---|---|---|---|---|---|", *rows, ""]
+                         "paper's value lies in our 95% interval for one new run (m = 1).")
+                        + " 'Verdict interval' is that interval's half-width around our mean: "
+                        "the smallest difference the verdict can call *differs* (a wide one, "
+                        "from few seeds or a large spread, makes 'reproduced' a weak statement).",
+                        ""]
+                sec += ["| cell | paper | ours | difference | verdict interval | p | verdict |",
+                        "|---|---|---|---|---|---|---|", *rows, ""]
             md = out / f"{name}.md"
             if md.is_file():
                 body = _relative_paths(md.read_text()).replace("\n# ", "\n### ").replace("\n## ", "\n### ")

@@ -376,3 +376,20 @@ def test_family_section_counts_differs_against_chance():
     assert "| [a](#a) | cell 0 | < 0.0001 | < 0.0001 | differs (ours lower) |" in text
     assert "| [a](#a) | cell 1 | 0.03 | 1 | not significant after the correction |" in text
     assert family_section([]) == []
+
+
+def test_cell_rows_show_the_verdict_interval():
+    """Each row states the half-width of the interval its verdict used, so that a
+    'reproduced' from a wide interval reads as weak."""
+    from studies.registry import all_studies
+    from studies.summary import cell_rows
+
+    st = all_studies()["vsgd-tables"]
+    rng = np.random.default_rng(1)
+    errors = {o: (6.72 + 0.1 * rng.standard_normal(10)) / 100 for o in ("vsgd-l", "sgd")}
+    rows = cell_rows(_tables_dataset(errors), st)
+    row = next(r for r in rows if r.startswith("| M0: training error after 6 epochs: vsgd-l |"))
+    v = 100 * errors["vsgd-l"]
+    half = prediction_verdict(v, 6.72, 10)[3]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == f"± {half:.2f}" and cells[-1] == prediction_verdict(v, 6.72, 10)[0]
