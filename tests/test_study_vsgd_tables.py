@@ -156,13 +156,17 @@ def test_almeida_companion_puts_the_two_forms_and_the_tuned_best_side_by_side(tm
                                   np.array([[["ok", "ok"], ["ok", "ok"], ["ok", "diverged"]]]))},
                       coords={"problem": ["M0"], "setting": ["almeida(a)", "almeida(b)", "almeida(c)"],
                               "seed": [0, 1], "optimizer": ("setting", ["almeida"] * 3)})
-    assert rep._grid_best(sens, "M0") == ("almeida(a)", 12.0, 13.0, 2)
+    # settings finished: a and b (c has a diverged seed); in the grid: all three
+    assert rep._grid_best(sens, "M0") == ("almeida(a)", 12.0, 13.0, 2, 2, 3)
+    cut = sens.copy(deep=True)
+    cut["status"].values[0, 1] = "excluded"                       # b: off a cut grid
+    assert rep._grid_best(cut, "M0")[4:] == (1, 2)
     assert rep._grid_best(sens, "M1") is None and rep._grid_best(None, "M0") is None
     rows = rep.almeida_rows(ds, sens)
     code_tr = np.array(rep.ALMEIDA_PYOPTIM["M0"][0])
     half = stats.t.ppf(0.975, 9) * code_tr.std(ddof=1) / np.sqrt(10)
     assert rows[2] == (f"| M0 | train | 11.80 | 9.50 ± 6.35 (n=2) | {code_tr.mean():.2f} ± {half:.2f} (n=10) | "
-                       "12.00 (n=2, almeida(a)) |")
+                       "12.00 (n=2, almeida(a); 2 of 3 settings finished) |")
     assert rows[3].startswith("| M0 | test | 11.13 | 10.50 ± ")
     (tmp_path / "vsgd-tables").mkdir()
     paths = rep.extra_report(ds, tmp_path / "vsgd-tables")
