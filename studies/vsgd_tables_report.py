@@ -148,8 +148,9 @@ and on M1 it barely learns (about 65% error against the paper's 8.49%), so the p
 MNIST runs did not use it. (3) The best Almeida setting of our sensitivity grid (the
 paper's grid and tuning criterion, lowest mean test error, 2 seeds; the full grid on M0,
 the cut grid on M1 and M2, and the table says how many of a problem's Almeida settings have
-finished): on M0 better than the paper's tuned value, so the paper's tuning does not
-explain the gap there either; on M1 and M2 the grid is not complete yet. The implementation behind the paper's tables is not public: the
+finished): on M0 and on M1 (its cut grid complete since 2026-12-02) better than the
+paper's tuned value, so the paper's tuning does not explain the gap either; on M2 the grid
+has not run yet. The implementation behind the paper's tables is not public: the
 reason is not determined. The stored cells keep the paper's formula."""
 
 
