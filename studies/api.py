@@ -96,9 +96,11 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     out = store.ensure_writable(Path(out) if out else default_out(st.name, quick))
     code = code_version(st)  # one code version for the keys, the files and the provenance
     shown = st
+    every = None            # the whole form's (key, spec) pairs, where they are needed
     if own_dir and (only or overrides or seeds is not None or problems or epochs is not None):
         whole = prepare(study, quick=quick)
-        inside = {k for k, _ in keyed(expand(whole, quick=quick, device=device), code)}
+        every = keyed(expand(whole, quick=quick, device=device), code)
+        inside = {k for k, _ in every}
         if all(k in inside for k, _ in keyed(expand(st, quick=quick, device=device), code)):
             shown = whole          # a part of the study: combine and report the whole form
     form = {"study": st.name, "quick": bool(quick), "device": device,
@@ -112,7 +114,8 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     if stop_by is not None:     # the whole form's stored trials time the part that runs
         from .timing import expected_seconds
 
-        every = keyed(expand(prepare(study, quick=quick), quick=quick, device=device), code)
+        if every is None:
+            every = keyed(expand(prepare(study, quick=quick), quick=quick, device=device), code)
         estimates = {k: v for k, (v, _) in
                      expected_seconds(every, store.stored_wall_times(out, every)).items()}
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
