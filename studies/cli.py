@@ -1,5 +1,5 @@
 """Command line: ``python -m studies list | run NAME | report NAME | prune NAME | rekey NAME |
-summary``.
+impact [NAME ...] | summary``.
 
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     rk.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
     rk.add_argument("--yes", action="store_true",
                     help="write the ledger; with --verify, compute (default: only list them)")
+
+    im = sub.add_parser("impact", help="what the code as it is now (uncommitted edits "
+                        "included) would re-key of the stored trials, the core-hours they "
+                        "took, and what must be redone (studies/impact.py)")
+    im.add_argument("names", nargs="*", help="studies (default: every registered one)")
+    im.add_argument("--results", default=None,
+                    help="results directory holding one folder per study (default data/results/)")
 
     sm = sub.add_parser("summary", help="write data/results/REPORT.md: every study's stored "
                         "results, the papers' numbers beside ours, completeness (no re-run)")
@@ -341,6 +348,11 @@ def _main(argv=None) -> int:
             return _cmd_prune(args)
         if args.command == "rekey":
             return _cmd_rekey(args)
+        if args.command == "impact":
+            from .impact import impact, table
+
+            print(table(impact(args.names or None, args.results)))
+            return 0
         if args.command == "summary":
             from .summary import build
 

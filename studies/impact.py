@@ -1,0 +1,110 @@
+"""What a code change costs the stored results: ``python -m studies impact [NAME ...]``.
+
+A trial's key covers the code its result depends on (:mod:`studies.expand`), so an edit of
+the library re-keys stored trials. Before committing such an edit, this lists, for every
+study with stored trial files, what the code as it is now in the working tree (the edit
+included) would no longer read, and what that costs:
+
+* ``stored``: trial files in ``data/results/NAME/trials``;
+* ``rekeyed``: those the current code does not read (:func:`studies.api.stale`: keys of
+  another code version, also those of older ``--set`` grids), and ``rekeyed_hours``, the
+  core-hours they took (each file's ``wall_time``);
+* ``state``: the study's combined Dataset (``NAME.nc``) before the edit: ``complete``
+  (a finished cell for every trial of the full form) or ``partial``;
+* ``redo_hours``: what must be computed again before the study can be finished: the
+  rekeyed hours of a partial study, none for a complete one (its stored Dataset stays in
+  the report as a labelled result of the code that computed it). ``rekey --verify``
+  carries rekeyed trials whose result the new code reproduces bit for bit, at the same
+  cost (it recomputes them).
+
+Measured with it (2026-12-02): any change to a shared ``adaptlr/`` file rekeys every stored
+trial; the redo hours are those of the partial studies only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: statuses of a combined Dataset's cells that are trials run to their end
+FINISHED = ("ok", "diverged", "failed")
+#: ... and those that count as done for ``state`` (cells outside a problem's cut grid)
+DONE = FINISHED + ("excluded",)
+
+
+def _wall_hours(files: list[Path]) -> float:
+    import netCDF4
+
+    total = 0.0
+    for f in files:
+        try:
+            with netCDF4.Dataset(f) as nc:
+                w = float(nc.getncattr("wall_time"))
+        except (OSError, AttributeError, ValueError):
+            continue
+        if w == w:
+            total += w
+    return total / 3600.0
+
+
+def _state(out: Path, st) -> str:
+    """``complete`` when the stored combined Dataset has a finished cell for every trial of
+    the study's full form (a Dataset of a part, run elsewhere with ``--out``, is not),
+    ``partial`` otherwise, ``none`` without one."""
+    import xarray as xr
+
+    from .expand import expand
+
+    nc = out / f"{st.name}.nc"
+    if not nc.is_file():
+        return "none"
+    with xr.open_dataset(nc) as ds:
+        if "status" not in ds:
+            return "unknown"
+        status = np.asarray(ds["status"].values).astype(str).ravel()
+    finished = int(np.isin(status, FINISHED).sum())
+    return "complete" if finished >= len(expand(st)) and np.isin(status, DONE).all() else "partial"
+
+
+def study_impact(name: str, results_dir: Path | None = None) -> dict:
+    """The costs of the module docstring for study ``name`` (results under ``results_dir``,
+    default ``data/results/``)."""
+    from . import store
+    from .api import repo_root, stale
+    from .registry import get_study
+
+    st = get_study(name)
+    base = Path(results_dir) if results_dir is not None else repo_root() / "data" / "results"
+    out = base / st.name
+    tdir = out / store.TRIALS
+    stored = (len([f for f in tdir.glob("*.nc") if not f.name.startswith(store.TMP_PREFIX)])
+              if tdir.is_dir() else 0)
+    if stored == 0:
+        return {"study": st.name, "stored": 0, "rekeyed": 0, "rekeyed_hours": 0.0,
+                "state": _state(out, st), "redo_hours": 0.0}
+    _, old, _, _ = stale(st.name, out)
+    hours = _wall_hours(old)
+    state = _state(out, st)
+    return {"study": st.name, "stored": stored, "rekeyed": len(old), "rekeyed_hours": hours,
+            "state": state, "redo_hours": hours if state != "complete" else 0.0}
+
+
+def impact(names=None, results_dir: Path | None = None) -> list[dict]:
+    """:func:`study_impact` of each study in ``names`` (default: every registered one)."""
+    from .registry import all_studies
+
+    return [study_impact(n, results_dir) for n in (names or sorted(all_studies()))]
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of :func:`impact`'s rows, with the totals."""
+    lines = ["| study | stored trials | rekeyed by the current code | their core-h | "
+             "stored Dataset | core-h to redo |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['study']} | {r['stored']} | {r['rekeyed']} | "
+                     f"{r['rekeyed_hours']:.2f} | {r['state']} | {r['redo_hours']:.2f} |")
+    lines.append(f"| total | {sum(r['stored'] for r in rows)} | "
+                 f"{sum(r['rekeyed'] for r in rows)} | "
+                 f"{sum(r['rekeyed_hours'] for r in rows):.2f} | | "
+                 f"{sum(r['redo_hours'] for r in rows):.2f} |")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""``python -m studies impact``: what the current code would re-key of the stored trials, and
+what must be redone (studies/impact.py). Runs the NumPy-only ``selftest`` study."""
+from __future__ import annotations
+
+import shutil
+
+import netCDF4
+import pytest
+
+from studies import api
+from studies.cli import main
+from studies.impact import impact, study_impact, table
+
+
+def _older_copy(out, hours):
+    """A stored trial file under a key the current code never makes (as if computed by an
+    older code version), with the given wall time."""
+    src = sorted((out / "trials").glob("*.nc"))[0]
+    older = out / "trials" / ("e" * 64 + ".nc")
+    shutil.copy(src, older)
+    with netCDF4.Dataset(older, "a") as nc:
+        nc.setncattr("wall_time", hours * 3600.0)
+    return older
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, capsys):
+    out = tmp_path / "selftest"
+    kw = {} if full else {"seeds": [0], "only": ["sgd"]}
+    api.run("selftest", out=out, workers=0, progress=False, **kw)
+    n = len(list((out / "trials").glob("*.nc")))
+    r = study_impact("selftest", tmp_path)
+    assert r == {"study": "selftest", "stored": n, "rekeyed": 0, "rekeyed_hours": 0.0,
+                 "state": "complete" if full else "partial", "redo_hours": 0.0}
+    _older_copy(out, 2.5)
+    r = study_impact("selftest", tmp_path)
+    assert r["stored"] == n + 1 and r["rekeyed"] == 1
+    assert r["rekeyed_hours"] == pytest.approx(2.5)
+    # a complete study's stored Dataset stays a labelled result: nothing to redo
+    assert r["redo_hours"] == (0.0 if full else pytest.approx(2.5))
+    assert main(["impact", "selftest", "--results", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert f"| selftest | {n + 1} | 1 | 2.50 | {'complete' if full else 'partial'} |" in text
+
+
+def test_studies_without_results_and_the_totals(tmp_path):
+    rows = impact(["selftest", "vsgd-tables"], tmp_path)
+    assert [r["stored"] for r in rows] == [0, 0] and {r["state"] for r in rows} == {"none"}
+    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 |"
+
+
+def test_unknown_study_is_a_usage_error(tmp_path, capsys):
+    assert main(["impact", "no-such-study", "--results", str(tmp_path)]) == 2
+    assert "no-such-study" in capsys.readouterr().err
