@@ -33,18 +33,9 @@ DONE = FINISHED + ("excluded",)
 
 
 def _wall_hours(files: list[Path]) -> float:
-    import netCDF4
+    from .store import wall_time
 
-    total = 0.0
-    for f in files:
-        try:
-            with netCDF4.Dataset(f) as nc:
-                w = float(nc.getncattr("wall_time"))
-        except (OSError, AttributeError, ValueError):
-            continue
-        if w == w:
-            total += w
-    return total / 3600.0
+    return sum(w for w in map(wall_time, files) if w is not None) / 3600.0
 
 
 def _state(out: Path, st) -> str:
@@ -69,23 +60,15 @@ def _state(out: Path, st) -> str:
 def study_impact(name: str, results_dir: Path | None = None) -> dict:
     """The costs of the module docstring for study ``name`` (results under ``results_dir``,
     default ``data/results/``)."""
-    from . import store
-    from .api import repo_root, stale
+    from .api import default_out, stale
     from .registry import get_study
 
     st = get_study(name)
-    base = Path(results_dir) if results_dir is not None else repo_root() / "data" / "results"
-    out = base / st.name
-    tdir = out / store.TRIALS
-    stored = (len([f for f in tdir.glob("*.nc") if not f.name.startswith(store.TMP_PREFIX)])
-              if tdir.is_dir() else 0)
-    if stored == 0:
-        return {"study": st.name, "stored": 0, "rekeyed": 0, "rekeyed_hours": 0.0,
-                "state": _state(out, st), "redo_hours": 0.0}
-    _, old, _, _ = stale(st.name, out)
+    out = Path(results_dir) / st.name if results_dir is not None else default_out(st.name, False)
+    _, old, kept, _ = stale(st.name, out)
     hours = _wall_hours(old)
     state = _state(out, st)
-    return {"study": st.name, "stored": stored, "rekeyed": len(old), "rekeyed_hours": hours,
+    return {"study": st.name, "stored": kept + len(old), "rekeyed": len(old), "rekeyed_hours": hours,
             "state": state, "redo_hours": hours if state != "complete" else 0.0}
 
 

@@ -253,21 +253,28 @@ def stored_wall_times(out: Path, trials: list, done: set | None = None) -> dict:
     """``{(problem, optimizer): [wall seconds]}`` of the stored trials among ``trials``
     (``(key, spec)`` pairs; ``done``: :func:`finished_keys` when the caller has it), read
     from each file's ``wall_time`` attribute; files without a readable one are left out."""
-    import netCDF4
-
     done = finished_keys(out) if done is None else done
     times: dict[tuple[str, str], list[float]] = {}
     for k, s in trials:
         if k not in done:
             continue
-        try:
-            with netCDF4.Dataset(stored_path(out, k)) as nc:
-                w = float(nc.getncattr("wall_time"))
-        except (OSError, AttributeError, ValueError):
-            continue
-        if w == w:                       # a lost worker's record has NaN
+        w = wall_time(stored_path(out, k))
+        if w is not None:
             times.setdefault((s["problem"], s["optimizer"]), []).append(w)
     return times
+
+
+def wall_time(path: Path) -> float | None:
+    """The ``wall_time`` attribute (seconds) of one trial file, read without loading it;
+    None when the file has no readable one or it is NaN (a lost worker's record)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            w = float(nc.getncattr("wall_time"))
+    except (OSError, AttributeError, ValueError):
+        return None
+    return w if w == w else None
 
 
 def clean_temporaries(out: Path) -> int:
