@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
                     "the current code keys differently and carry it over where the result is "
                     "bit for bit the stored one (timings aside); a trial that differs is "
                     "stored as a new result")
+    rk.add_argument("--sample", type=int, default=None, metavar="K",
+                    help="with --verify: recompute only the K cheapest stored trials of each "
+                    "stratum (same spec but seed and hyperparameter values, same status) and "
+                    "carry the stratum's others where all K agree bit for bit (evidence, "
+                    "not a per-trial proof: studies/rekey.py)")
     rk.add_argument("--workers", type=int, default=None,
                     help="with --verify: local worker processes (0: in this process)")
     rk.add_argument("--scheduler", default=None,
@@ -237,14 +242,23 @@ def _cmd_verify(a) -> int:
                         "the source at a commit, --verify recomputes)")
     if a.workers is not None and a.workers < 0:
         raise SpecError(f"--workers must be >= 0 (0: in this process, no Dask), got {a.workers}")
+    if a.sample is not None and a.sample < 1:
+        raise SpecError(f"--sample must be >= 1 (trials recomputed per stratum), got {a.sample}")
     st = prepare(a.name, only=_names(a.only, "--only", "optimizer"),
                  problems=_names(a.problems, "--problems", "problem"))
     out = Path(a.out) if a.out else default_out(st.name, False)
     res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
-                 progress=not a.no_progress, whole=prepare(a.name))
+                 progress=not a.no_progress, whole=prepare(a.name), sample=a.sample)
     if not a.yes:
         for old, new in res["candidates"]:
             print(f"can verify: {old} -> {new}")
+    if a.sample is not None:
+        n_rec = sum(r for r, _ in res["strata"].values())
+        n_all = sum(n for _, n in res["strata"].values())
+        print(f"{st.name}: sample of {a.sample} per stratum: {len(res['strata'])} strata, "
+              f"{n_rec} of {n_all} trials to recompute")
+        for old, new in res["by_sample"]:
+            print(f"rekeyed: {old} -> {new} (its stratum's sample recomputed bit for bit)")
     for old, new in res["carried"]:
         print(f"rekeyed: {old} -> {new} (recomputed bit for bit)")
     for old, new, why in res["recomputed"]:
@@ -252,8 +266,10 @@ def _cmd_verify(a) -> int:
     for key, why in res["left"]:
         print(f"left: {key}: {why}")
     if a.yes:
-        print(f"{st.name}: {len(res['carried'])} trials carried over by recomputation (ledger "
-              f"trials/carried.json), {len(res['recomputed'])} differed and were stored as new "
+        print(f"{st.name}: {len(res['carried'])} trials carried over by recomputation"
+              + (f" and {len(res['by_sample'])} by their stratum's sample" if a.sample else "")
+              + " (ledger trials/carried.json), "
+              f"{len(res['recomputed'])} differed and were stored as new "
               f"trials; {res['current']} already current; {len(res['left'])} left in {out}"
               + (f" ({res['outside']} of other parts not looked at)" if res["outside"] else ""))
     else:
@@ -275,6 +291,7 @@ def _cmd_rekey(a) -> int:
         raise SpecError("rekey: give --from REV (the commit the trials were computed at) or "
                         "--verify (recompute and compare)")
     extra = [f for f, v in (("--workers", a.workers), ("--scheduler", a.scheduler),
+                            ("--sample", a.sample),
                             ("--only", a.only), ("--problems", a.problems)) if v is not None]
     if extra:
         raise SpecError(f"rekey: {', '.join(extra)} go with --verify only")

@@ -15,7 +15,10 @@ included) would no longer read, and what that costs:
   rekeyed hours of a partial study, none for a complete one (its stored Dataset stays in
   the report as a labelled result of the code that computed it). ``rekey --verify``
   carries rekeyed trials whose result the new code reproduces bit for bit, at the same
-  cost (it recomputes them).
+  cost (it recomputes them);
+* ``sample_hours``: the core-hours of ``rekey --verify --sample 1`` over the rekeyed
+  trials (the least stored wall time of each stratum, :func:`studies.rekey.stratum`),
+  the cheap check for a change meant to keep every bit (evidence, not a per-trial proof).
 
 Measured with it (2026-12-02): any change to a shared ``adaptlr/`` file rekeys every stored
 trial; the redo hours are those of the partial studies only.
@@ -36,6 +39,32 @@ def _wall_hours(files: list[Path]) -> float:
     from .store import wall_time
 
     return sum(w for w in map(wall_time, files) if w is not None) / 3600.0
+
+
+def _sample_hours(files: list[Path], k: int = 1) -> float:
+    """Core-hours of recomputing the ``k`` cheapest stored trials of each stratum of
+    ``files`` (what ``rekey --verify --sample k`` computes)."""
+    import json
+
+    import netCDF4
+
+    from .rekey import sample_strata, stratum
+    from .store import wall_time
+
+    cands = {}
+    for f in files:
+        try:
+            with netCDF4.Dataset(f) as nc:
+                spec = json.loads(nc.getncattr("spec"))
+                status = str(nc.getncattr("status"))
+                env = str(nc.getncattr("environment")) if "environment" in nc.ncattrs() else ""
+        except (OSError, AttributeError, ValueError):
+            continue
+        if status != "failed":
+            cands[str(f)] = (stratum(spec, status, env), wall_time(f))
+    walls = {key: w for key, (_, w) in cands.items()}
+    return sum(walls[key] or 0.0 for sample, _ in sample_strata(cands, k).values()
+               for key in sample) / 3600.0
 
 
 def _state(out: Path, st) -> str:
@@ -69,7 +98,8 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
     hours = _wall_hours(old)
     state = _state(out, st)
     return {"study": st.name, "stored": kept + len(old), "rekeyed": len(old), "rekeyed_hours": hours,
-            "state": state, "redo_hours": hours if state != "complete" else 0.0}
+            "state": state, "redo_hours": hours if state != "complete" else 0.0,
+            "sample_hours": _sample_hours(old)}
 
 
 def impact(names=None, results_dir: Path | None = None) -> list[dict]:
@@ -82,12 +112,15 @@ def impact(names=None, results_dir: Path | None = None) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Markdown table of :func:`impact`'s rows, with the totals."""
     lines = ["| study | stored trials | rekeyed by the current code | their core-h | "
-             "stored Dataset | core-h to redo |", "|---|---|---|---|---|---|"]
+             "stored Dataset | core-h to redo | core-h of `rekey --verify --sample 1` |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['study']} | {r['stored']} | {r['rekeyed']} | "
-                     f"{r['rekeyed_hours']:.2f} | {r['state']} | {r['redo_hours']:.2f} |")
+                     f"{r['rekeyed_hours']:.2f} | {r['state']} | {r['redo_hours']:.2f} | "
+                     f"{r['sample_hours']:.2f} |")
     lines.append(f"| total | {sum(r['stored'] for r in rows)} | "
                  f"{sum(r['rekeyed'] for r in rows)} | "
                  f"{sum(r['rekeyed_hours'] for r in rows):.2f} | | "
-                 f"{sum(r['redo_hours'] for r in rows):.2f} |")
+                 f"{sum(r['redo_hours'] for r in rows):.2f} | "
+                 f"{sum(r['sample_hours'] for r in rows):.2f} |")
     return "\n".join(lines)

@@ -45,6 +45,24 @@ refactor of a shared module re-keys nothing that the submission's diff limit see
 anything differs the recomputed trial is a result of the current code and is stored
 under its key like any run's, and the old file becomes stale (``prune``). Trials stored
 as failed are not results and are not recomputed here (``run --retry-failed``).
+
+``verify(sample=K)`` (``rekey --verify --sample K``) is the same check on a stratified
+sample, for a change that is meant to keep every bit (a faster loop in the same order)
+where recomputing every stored trial would cost the study again. The candidates are
+grouped into strata (:func:`stratum`: everything of the spec but the seed and the
+hyperparameters' values, the stored status and the stored environment, so ok and diverged
+trials, every optimizer, problem, batch size, dtype, L2 and machine are strata of their
+own); in each, the ``K
+trials that took least wall time when stored are recomputed and compared as above. Where
+every one of them is bit for bit the stored trial, the stratum's other trials are carried
+too, with ``by = "sampled recomputation (k of n)"``; where one differs or fails, none of
+the stratum's others is (they stay stale: ``run`` recomputes them, or ``--sample`` with a
+larger K or plain ``--verify``). This is evidence, not the per-trial proof of the plain
+form: it holds for a change whose arithmetic is the same in every stratum or different in
+all its trials (a different order of sums moves the bits of every trial of a stratum,
+as six epochs of training amplify one ulp); it can miss a change that only moves the bits
+of some hyperparameter values or some seeds of a stratum. The ledger and each trial's
+``carried_by`` say which trials were carried this way.
 """
 from __future__ import annotations
 
@@ -184,8 +202,37 @@ def differences(stored, rec: dict, ignore=()) -> list[str]:
     return why
 
 
+def stratum(spec: dict, status: str, environment: str = "") -> str:
+    """The stratum of a stored trial in a sampled verification (module docstring): its spec
+    without the seed, the hyperparameters' names without their values, its status and the
+    environment it was computed in (its ``environment`` attribute: bits depend on the CPU,
+    Numba's target and the BLAS kernels as well as on the code; "" where not recorded)."""
+    s = {k: v for k, v in spec.items() if k != "seed"}
+    s["hyper"] = sorted(s.get("hyper") or {})
+    return json.dumps([s, status, environment], sort_keys=True)
+
+
+def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
+                  ) -> dict[str, tuple[list[str], list[str]]]:
+    """``{stratum: (sampled current keys, the others)}`` of ``cands`` = ``{current key:
+    (stratum, stored wall time or None)}``: the ``k`` of least stored wall time (unknown
+    times last, ties by key), so the sample is deterministic and as cheap as it can be."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"sample must be an integer >= 1 (trials recomputed per stratum), "
+                         f"got {k!r}")
+    groups: dict[str, list[tuple[float, str]]] = {}
+    for key, (st, w) in cands.items():
+        groups.setdefault(st, []).append((float("inf") if w is None else w, key))
+    out = {}
+    for st, members in sorted(groups.items()):
+        members.sort()
+        out[st] = ([key for _, key in members[:k]], [key for _, key in members[k:]])
+    return out
+
+
 def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
-           scheduler: str | None = None, progress: bool = True, whole=None) -> dict:
+           scheduler: str | None = None, progress: bool = True, whole=None,
+           sample: int | None = None) -> dict:
     """Carry over by recomputation (module docstring) the stored trials of ``study`` in
     ``out`` that the current code keys differently.
 
@@ -197,7 +244,10 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     Returns ``{"candidates": [(stored key, current key)], "carried": [(stored, current)],
     "recomputed": [(stored, current, [what differs])], "current": n, "outside": n,
     "left": [(key, why)]}``; with ``apply=False`` nothing is computed or written (it lists
-    the candidates).
+    the candidates). With ``sample=K`` (module docstring) ``candidates`` are the trials to
+    recompute, and the result adds ``"by_sample": [(stored, current)]`` (carried without
+    recomputation because their stratum's sample agreed bit for bit) and ``"strata":
+    {stratum: (number recomputed, number in it)}``.
     """
     import netCDF4
 
@@ -213,6 +263,7 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     res: dict = {"candidates": [], "carried": [], "recomputed": [], "current": 0, "outside": 0,
                  "left": []}
     todo: dict[str, str] = {}           # current key -> stored key
+    specs: dict[str, tuple[dict, str]] = {}
     for key in sorted(store.file_keys(out)):
         if key in wanted:
             res["current"] += 1
@@ -222,6 +273,8 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
         with netCDF4.Dataset(store.trial_path(out, key)) as nc:
             spec = json.loads(nc.getncattr("spec"))
             status = str(nc.getncattr("status"))
+            env = str(nc.getncattr("environment")) if "environment" in nc.ncattrs() else ""
+        specs[key] = (spec, status, env)
         new = trial_key(spec, now)
         if new not in wanted and new in others:
             res["outside"] += 1         # another part of the study
@@ -234,6 +287,15 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
                                      "(run --retry-failed computes it)"))
         else:
             todo[new] = key
+    rest: dict[str, tuple] = {}    # stratum -> (its sample, the keys carried if the sample agrees)
+    if sample is not None:
+        strata = sample_strata({new: (stratum(*specs[old]),
+                                      store.wall_time(store.trial_path(out, old)))
+                                for new, old in todo.items()}, sample)
+        res["by_sample"] = []
+        res["strata"] = {st: (len(a), len(a) + len(b)) for st, (a, b) in strata.items()}
+        rest = {st: (a, b) for st, (a, b) in strata.items()}
+        todo_all, todo = todo, {new: todo[new] for a, _ in strata.values() for new in a}
     res["candidates"] = [(old, new) for new, old in sorted(todo.items(), key=lambda kv: kv[1])]
     if not apply or not todo:
         return res
@@ -259,4 +321,17 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     store.ensure_writable(out)
     compute_trials(study, [(k, wanted[k]) for k in sorted(todo)], now, judge, workers=workers,
                    scheduler=scheduler, progress=progress)
+    if sample is not None:
+        agreed = {new for _, new in res["carried"]}
+        for st, (mine, others) in rest.items():
+            n_rec, n = res["strata"][st]
+            if not others:
+                continue
+            if not all(new in agreed for new in mine):
+                res["left"] += [(todo_all[new], "its stratum's sampled recomputation did not "
+                                 "agree bit for bit (or failed); not carried") for new in others]
+                continue
+            by = f"sampled recomputation ({n_rec} of {n})"
+            store.write_carried(out, {new: (todo_all[new], rev, now, by) for new in others})
+            res["by_sample"] += [(todo_all[new], new) for new in others]
     return res

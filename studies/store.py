@@ -29,7 +29,9 @@ re-keying of every stored study rewrote about 120 MB of netCDF before)::
 
 ``by`` says how the carry-over was proved: absent for the proof from the source
 (:func:`studies.rekey.rekey`: the covered code is unchanged since ``rev``), ``"recomputation"``
-for :func:`studies.rekey.verify` (the code at ``rev`` recomputed the trial bit for bit).
+for :func:`studies.rekey.verify` (the code at ``rev`` recomputed the trial bit for bit), and
+``"sampled recomputation (k of n)"`` for its sampled form (k trials of the trial's stratum
+of n were recomputed bit for bit; this one was not: evidence, not a per-trial proof).
 
 :func:`finished_keys`, :func:`read_trial` and :func:`trial_status` see a carried key as a
 stored trial; :func:`read_trial` gives it its current key and code version and keeps the

@@ -200,3 +200,125 @@ def test_verify_a_part_leaves_the_other_parts_and_never_stores_a_failed_recomput
                for _, why in res["left"])
     assert {p.name for p in (tmp_path / store.TRIALS).glob("*.nc")} == files
     assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
+
+
+# --- the sampled form (verify(sample=K), rekey --verify --sample K) -------------------------
+
+def _strata_of(out, cands):
+    """{stratum: [current keys]} of the candidate pairs, from the stored files."""
+    got: dict = {}
+    for old, new in cands:
+        t = store.read_trial(out, old)
+        got.setdefault(rk.stratum(json.loads(t.attrs["spec"]), t.attrs["status"],
+                                  t.attrs.get("environment", "")), []).append(new)
+    return got
+
+
+def test_stratum_ignores_seed_and_hyper_values_but_not_status_or_anything_else():
+    spec = {"optimizer": "sgd", "hyper": {"lr": 0.1, "gamma": 0.0}, "seed": 3, "problem": "M1",
+            "batch_size": 1, "params": {"l2": 1e-4, "dtype": "float64"}}
+    same = {**spec, "seed": 7, "hyper": {"gamma": 1e-3, "lr": 1.0}}
+    assert rk.stratum(spec, "ok") == rk.stratum(same, "ok")
+    assert rk.stratum(spec, "ok") != rk.stratum(spec, "diverged")
+    assert rk.stratum(spec, "ok", '{"cpu_target": "znver5"}') != rk.stratum(
+        spec, "ok", '{"cpu_target": "emeraldrapids"}')
+    for k, v in (("optimizer", "adagrad"), ("problem", "M2"), ("batch_size", 100),
+                 ("params", {"l2": 0.0, "dtype": "float64"}), ("hyper", {"lr": 0.1})):
+        assert rk.stratum({**spec, k: v}, "ok") != rk.stratum(spec, "ok"), k
+
+
+def test_sample_strata_takes_the_cheapest_deterministically_and_refuses_bad_k():
+    cands = {"a": ("s1", 5.0), "b": ("s1", 1.0), "c": ("s1", None), "d": ("s1", 1.0),
+             "e": ("s2", 9.0)}
+    got = rk.sample_strata(cands, 2)
+    assert got == {"s1": (["b", "d"], ["a", "c"]), "s2": (["e"], [])}
+    assert rk.sample_strata(cands, 9)["s1"] == (["b", "d", "a", "c"], [])
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="sample must be an integer >= 1"):
+            rk.sample_strata(cands, bad)
+
+
+def test_verify_sample_recomputes_one_per_stratum_and_carries_the_rest(tmp_path, study):
+    old = _store_old(study, tmp_path)
+    full = rk.verify(study, tmp_path)["candidates"]
+    strata = _strata_of(tmp_path, full)
+    assert 1 < len(strata) < len(old)           # the test means something: strata of >1 trial
+    res = rk.verify(study, tmp_path, sample=1)  # dry run: lists the sample only
+    assert len(res["candidates"]) == len(strata) and res["by_sample"] == []
+    assert sorted(res["strata"].values()) == sorted((1, len(v)) for v in strata.values())
+    assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
+
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert len(res["carried"]) == len(strata) and not res["recomputed"] and not res["left"]
+    assert len(res["by_sample"]) == len(old) - len(strata)
+    led = store.read_carried(tmp_path)["trials"]
+    assert set(led) == {new for _, new in full}
+    by = sorted({e["by"] for e in led.values()})
+    assert "recomputation" in by
+    assert {b for b in by if b != "recomputation"} == {
+        f"sampled recomputation (1 of {len(v)})" for v in strata.values() if len(v) > 1}
+    _, carried_new = res["by_sample"][0]
+    t = store.read_trial(tmp_path, carried_new)
+    assert t.attrs["carried_by"].startswith("sampled recomputation (1 of ")
+    assert json.loads(t.attrs["code_version_computed"]) == _old_code(study)
+    assert rk.verify(study, tmp_path, sample=1)["candidates"] == []
+
+
+def test_verify_sample_carries_nothing_more_of_a_stratum_whose_sample_differs(tmp_path, study):
+    old = _store_old(study, tmp_path)
+    res = rk.verify(study, tmp_path, sample=1)
+    strata = _strata_of(tmp_path, rk.verify(study, tmp_path)["candidates"])
+    big = next(st for st, keys in sorted(strata.items()) if len(keys) > 1)
+    cur_to_old = {new: o for o, new in rk.verify(study, tmp_path)["candidates"]}
+    [bad] = [o for o, new in res["candidates"] if new in strata[big]]
+    _alter_one_ulp(tmp_path, bad)
+
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    [(o, new, why)] = res["recomputed"]
+    assert o == bad and why == ["test_loss"]
+    others = {cur_to_old[k] for k in strata[big]} - {bad}
+    assert {k for k, _ in res["left"]} == others
+    assert all("sampled recomputation did not agree" in why for _, why in res["left"])
+    led = store.read_carried(tmp_path)["trials"]
+    assert not set(strata[big]) & set(led)
+    assert len(led) == len(old) - len(strata[big])      # every other stratum carried
+
+
+def test_verify_sample_cannot_see_a_difference_outside_its_sample(tmp_path, study):
+    """The documented limit of the sampled form: evidence, not a per-trial proof."""
+    _store_old(study, tmp_path)
+    res = rk.verify(study, tmp_path, sample=1)
+    sampled = {o for o, _ in res["candidates"]}
+    every = rk.verify(study, tmp_path)["candidates"]
+    strata = _strata_of(tmp_path, every)
+    big = next(keys for _, keys in sorted(strata.items()) if len(keys) > 1)
+    hidden = next(o for o, new in every if new in big and o not in sampled)
+    _alter_one_ulp(tmp_path, hidden)
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert hidden in {o for o, _ in res["by_sample"]} and not res["recomputed"]
+    # the plain form finds it: that is the check to run where the proof matters
+    led = {k: v for k, v in store.read_carried(tmp_path)["trials"].items()
+           if v["stored"] != hidden}
+    (tmp_path / store.TRIALS / store.CARRIED).unlink()
+    store.write_carried(tmp_path, {k: (v["stored"], v["rev"], ex.code_version(study), v["by"])
+                                   for k, v in led.items()})
+    res = rk.verify(study, tmp_path, apply=True, workers=0, progress=False)
+    assert [o for o, _, _ in res["recomputed"]] == [hidden]
+
+
+def test_cli_rekey_verify_sample(tmp_path, capsys, study):
+    full = api.prepare("selftest")
+    p1 = sorted(full.problems)[0]
+    n = len(_store_old(full.restricted(seeds=[0, 1], problems=[p1]), tmp_path))
+    args = ["rekey", "selftest", "--verify", "--out", str(tmp_path), "--problems", p1,
+            "--sample", "1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "sample of 1 per stratum" in text and f"of {n} trials to recompute" in text
+    assert main(args + ["--yes", "--workers", "0", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "by their stratum's sample" in text and "(its stratum's sample recomputed" in text
+    for bad, msg in ((["--verify", "--sample", "0"], "--sample must be >= 1"),
+                     (["--from", "HEAD", "--sample", "2"], "--sample go with --verify")):
+        assert main(["rekey", "selftest", "--out", str(tmp_path), *bad]) == 2
+        assert msg in capsys.readouterr().err

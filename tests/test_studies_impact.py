@@ -31,13 +31,15 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
     n = len(list((out / "trials").glob("*.nc")))
     r = study_impact("selftest", tmp_path)
     assert r == {"study": "selftest", "stored": n, "rekeyed": 0, "rekeyed_hours": 0.0,
-                 "state": "complete" if full else "partial", "redo_hours": 0.0}
+                 "state": "complete" if full else "partial", "redo_hours": 0.0,
+                 "sample_hours": 0.0}
     _older_copy(out, 2.5)
     r = study_impact("selftest", tmp_path)
     assert r["stored"] == n + 1 and r["rekeyed"] == 1
     assert r["rekeyed_hours"] == pytest.approx(2.5)
     # a complete study's stored Dataset stays a labelled result: nothing to redo
     assert r["redo_hours"] == (0.0 if full else pytest.approx(2.5))
+    assert r["sample_hours"] == pytest.approx(2.5)          # one trial: its own stratum
     assert main(["impact", "selftest", "--results", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert f"| selftest | {n + 1} | 1 | 2.50 | {'complete' if full else 'partial'} |" in text
@@ -46,7 +48,32 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
 def test_studies_without_results_and_the_totals(tmp_path):
     rows = impact(["selftest", "vsgd-tables"], tmp_path)
     assert [r["stored"] for r in rows] == [0, 0] and {r["state"] for r in rows} == {"none"}
-    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 |"
+    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 | 0.00 |"
+
+
+def test_sample_hours_take_the_cheapest_trial_of_each_stratum(tmp_path):
+    from studies.impact import _sample_hours
+
+    out = tmp_path / "selftest"
+    api.run("selftest", out=out, workers=0, progress=False, seeds=[0, 1], only=["sgd"],
+            problems=[sorted(api.prepare("selftest").problems)[0]])
+    files = sorted((out / "trials").glob("*.nc"))
+    for i, f in enumerate(files):
+        with netCDF4.Dataset(f, "a") as nc:
+            nc.setncattr("wall_time", 3600.0 * (i + 1))
+    from studies.rekey import stratum
+    import json
+
+    strata = {}
+    for i, f in enumerate(files):
+        with netCDF4.Dataset(f) as nc:
+            s = stratum(json.loads(nc.getncattr("spec")), str(nc.getncattr("status")),
+                        str(nc.getncattr("environment")))
+        strata.setdefault(s, []).append(i + 1)
+    assert len(strata) < len(files)                  # some stratum has more than one trial
+    assert _sample_hours(files) == pytest.approx(sum(min(v) for v in strata.values()))
+    assert _sample_hours(files, 2) == pytest.approx(sum(sum(sorted(v)[:2])
+                                                        for v in strata.values()))
 
 
 def test_unknown_study_is_a_usage_error(tmp_path, capsys):
