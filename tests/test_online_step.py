@@ -54,10 +54,11 @@ def python_online(net, opt, X, y, epochs, seed):
     return st
 
 
-def fused_online(net, opt, X, y, epochs, seed):
-    """The same by the fused kernel, driven from Python (no compiled loop: each kernel is
-    compiled once and cached on disk, so the registry-wide test stays fast)."""
-    kernel = online_kernel(opt.method)
+def fused_online(net, opt, X, y, epochs, seed, kernel=None):
+    """The same by the fused kernel (default: the method's), driven from Python (no compiled
+    loop: each kernel is compiled once and cached on disk, so the registry-wide test stays
+    fast)."""
+    kernel = online_kernel(opt.method) if kernel is None else kernel
     ws = make_workspace(net.sizes, 1, net.dtype)
     st, _ = opt.init_flat(net.n_params, net.offsets, net.dtype)
     softmax = net.out_code == SOFTMAX
@@ -149,3 +150,106 @@ def test_overflow_to_inf_in_float32_storage_is_divergence():
 
 # The fused path as plain Python (NUMBA_DISABLE_JIT=1): test_training.py's
 # test_runs_as_plain_python_with_jit_disabled includes a batch-size-1 run.
+
+
+# --- skipping the rows of zero inputs, and the rows dealt to threads -----------------------
+
+ZERO_IDENTITY = [n for n in names() if get(n).zero_grad_identity]
+
+
+def test_some_methods_claim_zero_grad_identity_and_only_elementwise_ones():
+    assert {"sgd", "adagrad"} <= set(ZERO_IDENTITY)
+    assert "momentum" not in ZERO_IDENTITY and "adadelta" not in ZERO_IDENTITY  # state decays
+    assert set(ZERO_IDENTITY) <= set(FUSED)
+
+
+@pytest.mark.parametrize("name", ZERO_IDENTITY)
+@pytest.mark.parametrize("g0", [0.0, -0.0])
+def test_zero_grad_identity_claim_holds(name, g0):
+    """A method that claims ZERO_GRAD_IDENTITY: its rule returns x and the state bit for bit
+    for a zero gradient (and zero curvature: the skipped weights' c = x_i^2 C + l2 = 0),
+    over random parameters, states, steps and its default and other hyperparameters."""
+    m = get(name)
+    rule = m.rule
+    prep = m.prepare or (lambda hp, t: hp)
+    rng = np.random.default_rng(0)
+    for hp_values in ({}, HP.get(name, {})):
+        hp = make(name, **hp_values).hyper
+        for _ in range(200):
+            x = float(rng.normal() * 10.0 ** rng.integers(-8, 3))
+            s = [float(abs(rng.normal()) * 10.0 ** rng.integers(-8, 3)) for _ in range(5)]
+            t = int(rng.integers(1, 10 ** 6))
+            out = rule(x, g0, 0.0, g0 * g0, 0.0, *s, prep(hp, t), t, 1)
+            assert out[0] == x and np.signbit(out[0]) == np.signbit(x)
+            assert list(out[1:1 + m.n_slots]) == s[:m.n_slots]
+
+
+def _sparse_data(n=30):
+    X, y = data(n=n)
+    rng = np.random.default_rng(5)
+    X = X * (rng.random(X.shape) < 0.3)      # most inputs exactly zero, as MNIST's pixels
+    assert (X == 0).mean() > 0.5
+    return X, y
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_skipping_zero_input_rows_is_exact(name, dtype):
+    """With l2 = 0 the rows of zero inputs are skipped; the result is bit for bit that of
+    the same kernel made without the claim (every row computed)."""
+    from adaptlr.mlp import online_step
+
+    X, y = _sparse_data()
+    opt = make(name, **HP[name])
+    m = get(name)
+    net0 = MLP([5, 6, 4, 3], activation="tanh", l2=0.0, dtype=dtype, seed=1)
+    thetas, states = [], []
+    for claim in (True, False):
+        net = net0.copy()
+        kern = online_step.make_online_step(m.rule, m.n_slots, m.prepare, claim)
+        states.append(fused_online(net, opt, X, y, 2, 2, kernel=kern))
+        thetas.append(net.theta.copy())
+    np.testing.assert_array_equal(thetas[0], thetas[1])
+    np.testing.assert_array_equal(states[0], states[1])
+    assert not np.array_equal(thetas[0], net0.theta)
+
+
+def test_skipping_takes_effect():
+    """The skip is real: a kernel of a rule that does *not* leave its state alone at g = 0
+    (momentum), made with a false claim, leaves the zero-input rows' velocity undecayed,
+    so it differs from the honest kernel. (Why the claim is tested for every method.)"""
+    from adaptlr.mlp import online_step
+
+    X, y = _sparse_data()
+    m = get("momentum")
+    opt = make("momentum", lr=0.05)
+    net0 = MLP([5, 6, 3], activation="tanh", l2=0.0, dtype=np.float64, seed=1)
+    res = []
+    for claim in (False, True):
+        net = net0.copy()
+        kern = online_step.make_online_step(m.rule, m.n_slots, m.prepare, claim)
+        fused_online(net, opt, X, y, 1, 2, kernel=kern)
+        res.append(net.theta.copy())
+    assert not np.array_equal(res[0], res[1])
+
+
+def test_result_is_the_same_for_any_number_of_threads():
+    """Rows are dealt to ROW_PARTS parts, not to threads: 1 and 2 threads agree bit for bit
+    (vSGD-l with bbprop and l2, SGD on sparse inputs with the skip)."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads")
+    X, y = _sparse_data()
+    outs = {}
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            for name, l2 in (("vsgd-l", 1e-3), ("sgd", 0.0)):
+                net = MLP([5, 40, 36, 3], activation="tanh", l2=l2, dtype=np.float64, seed=1)
+                fused_online(net, make(name, **HP[name]), X, y, 1, 2)
+                outs.setdefault(name, []).append(net.theta.copy())
+        finally:
+            numba.set_num_threads(1)
+    for name, (a, b) in outs.items():
+        np.testing.assert_array_equal(a, b, err_msg=name)

@@ -66,6 +66,15 @@ def forward(theta, offsets, sizes, act, out, X, m, labels, targets, ws):
             for i in range(m):
                 for j in range(b):
                     A[i, j] = A[i, j] + theta[ob + j]
+    return output_loss(sizes, out, m, labels, targets, ws)
+
+
+@cpu_kernel
+def output_loss(sizes, out, m, labels, targets, ws):
+    """The output layer of a forward pass whose pre-activations ``z`` are in ``ws.h`` (last
+    block, ``m`` rows): softmax in place and the cross-entropy, or the squared error;
+    returns ``(loss_sum, n_err)`` as :func:`forward` does."""
+    n_layers = sizes.shape[0] - 1
     b = sizes[n_layers]
     s = ws.row_offsets[n_layers - 1]
     Z = ws.h[s:s + m * b].reshape(m, b)

@@ -38,47 +38,55 @@ def outer_sq_plus_const(x, d, out, c):
 
 
 @cpu_kernel
-def propagate_rows(W, a, b, D, C, Dp, Cp, Hp, act, errors, curvature):
-    """One sample, one layer: ``Dp_i = f'(h_i) sum_j W_ij D_j`` (if ``errors``) and
-    ``Cp_i = f'(h_i)^2 sum_j W_ij^2 C_j`` (if ``curvature``), ``W`` flat (a*b, row-major).
+def propagate_row(w, b, D, C, Dp, Cp, Hp, i, act, errors, curvature):
+    """Row ``i`` of one layer for one sample: ``Dp_i = f'(h_i) sum_j w_j D_j`` (if
+    ``errors``) and ``Cp_i = f'(h_i)^2 sum_j w_j^2 C_j`` (if ``curvature``), ``w`` the row
+    ``W_i`` (length ``b``).
 
-    Four float64 partial sums per row (no fast-math needed to keep the loop busy)."""
-    for i in range(a):
-        r = i * b
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        q0 = 0.0
-        q1 = 0.0
-        q2 = 0.0
-        q3 = 0.0
-        j = 0
-        while j + 4 <= b:
-            w0 = np.float64(W[r + j])
-            w1 = np.float64(W[r + j + 1])
-            w2 = np.float64(W[r + j + 2])
-            w3 = np.float64(W[r + j + 3])
-            if errors:
-                s0 += w0 * D[j]
-                s1 += w1 * D[j + 1]
-                s2 += w2 * D[j + 2]
-                s3 += w3 * D[j + 3]
-            if curvature:
-                q0 += w0 * w0 * C[j]
-                q1 += w1 * w1 * C[j + 1]
-                q2 += w2 * w2 * C[j + 2]
-                q3 += w3 * w3 * C[j + 3]
-            j += 4
-        while j < b:
-            w0 = np.float64(W[r + j])
-            if errors:
-                s0 += w0 * D[j]
-            if curvature:
-                q0 += w0 * w0 * C[j]
-            j += 1
-        fp = deriv(np.float64(Hp[i]), act)
+    Four float64 partial sums (no fast-math needed to keep the loop busy), j = 0, 1, 2, 3
+    mod 4, the tail into the first, combined as ``(s0 + s1) + (s2 + s3)``."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    q0 = 0.0
+    q1 = 0.0
+    q2 = 0.0
+    q3 = 0.0
+    j = 0
+    while j + 4 <= b:
+        w0 = np.float64(w[j])
+        w1 = np.float64(w[j + 1])
+        w2 = np.float64(w[j + 2])
+        w3 = np.float64(w[j + 3])
         if errors:
-            Dp[i] = ((s0 + s1) + (s2 + s3)) * fp
+            s0 += w0 * D[j]
+            s1 += w1 * D[j + 1]
+            s2 += w2 * D[j + 2]
+            s3 += w3 * D[j + 3]
         if curvature:
-            Cp[i] = ((q0 + q1) + (q2 + q3)) * (fp * fp)
+            q0 += w0 * w0 * C[j]
+            q1 += w1 * w1 * C[j + 1]
+            q2 += w2 * w2 * C[j + 2]
+            q3 += w3 * w3 * C[j + 3]
+        j += 4
+    while j < b:
+        w0 = np.float64(w[j])
+        if errors:
+            s0 += w0 * D[j]
+        if curvature:
+            q0 += w0 * w0 * C[j]
+        j += 1
+    fp = deriv(np.float64(Hp[i]), act)
+    if errors:
+        Dp[i] = ((s0 + s1) + (s2 + s3)) * fp
+    if curvature:
+        Cp[i] = ((q0 + q1) + (q2 + q3)) * (fp * fp)
+
+
+@cpu_kernel
+def propagate_rows(W, a, b, D, C, Dp, Cp, Hp, act, errors, curvature):
+    """One sample, one layer: :func:`propagate_row` for every row ``i < a`` of ``W``
+    (flat, ``a*b``, row-major)."""
+    for i in range(a):
+        propagate_row(W[i * b:(i + 1) * b], b, D, C, Dp, Cp, Hp, i, act, errors, curvature)

@@ -16,7 +16,10 @@ nothing is allocated per step (batch size 1 uses fused rank-1 loops instead of
 BLAS for the weight-shaped products, see rank1.py). With batch size 1 and an
 elementwise method (every method but vSGD-b, vSGD-g and SMD), backward, bbprop,
 gsq, the step and the finiteness test are one fused pass over the parameters
-(online_step.py: same mathematics, agrees with the unfused path to rounding). The loop itself is compiled
+(online_step.py: same mathematics, agrees with the unfused path to rounding). For SGD and
+AdaGrad (rules that are the identity at a zero gradient) without L2, batch size 1 also
+replaces forward.py's BLAS pass by online_forward.py's (no BLAS, zero inputs skipped;
+agrees to rounding), so no BLAS call sits between two steps. The loop itself is compiled
 once per process and optimizer kernel (not cached on disk, see below; about 5-10 s
 of CPU), outside the timed ``wall_time``. Unused inputs are passed as zero-length arrays.
 ``offsets`` are the network's layer blocks ``[W_0, b_0, W_1, b_1, ...]`` for every
@@ -60,6 +63,7 @@ from .bbprop import bbprop
 from .evaluation import evaluate_set
 from .forward import forward
 from .gnvp import gnvp
+from .online_forward import make_parts, online_forward
 from .online_step import online_kernel
 from .per_sample import grad_sq
 from .train_result import TrainResult
@@ -69,6 +73,14 @@ from .workspace import make_workspace
 #: batch size 1 with an elementwise method uses the fused online step (online_step.py);
 #: False forces the unfused path (tests compare the two)
 FUSE_ONLINE = True
+#: while the fused online step runs (its rows are spread over Numba's threads), BLAS (the
+#: batch-1 forward pass) runs on one thread, so the two thread pools do not fight over the
+#: cores (see ``_kernel_for_size``); False leaves BLAS's threads as they are
+ONLINE_ONE_BLAS_THREAD = True
+#: batch size 1 with a method whose rule is the identity at a zero gradient (SGD, AdaGrad)
+#: and l2 = 0: the forward pass of online_forward.py (no BLAS, zero inputs skipped) instead
+#: of forward.py's; False forces forward.py (tests compare the two)
+SPARSE_FORWARD = True
 #: rows per chunk of the evaluation passes
 EVAL_CHUNK = 1000
 #: default number of random dimensions per weight layer when record_dims=True
@@ -121,7 +133,7 @@ def record_effective_lr(theta, theta_prev, g, offsets, sizes, rec_dims, r, tmp,
 # reloads stale function pointers and crashes (Numba limitation), so the loop is compiled once
 # per process and optimizer kernel; the kernels it calls are cached.
 @njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False, error_model=ERROR_MODEL)
-def train_loop(step_flat, hp, online, ohp, theta, st, sc, offsets, sizes, act, out, l2,
+def train_loop(step_flat, hp, online, ohp, sparse, parts, theta, st, sc, offsets, sizes, act, out, l2,
                X, labels, targets, Xt, labels_t, targets_t, has_test,
                perms, batch_size, epochs, eval_every,
                ws, ews, g, curv, gsq, hv, needs_curv, uses_gsq, needs_hvp, v_slot,
@@ -130,8 +142,8 @@ def train_loop(step_flat, hp, online, ohp, theta, st, sc, offsets, sizes, act, o
     """The whole run in compiled code; returns ``(diverged_step, steps)`` (-1 = no divergence).
 
     Array outputs are filled in place (NaN-initialised by the caller). ``needs_curv``,
-    ``uses_gsq`` and ``needs_hvp`` are ``None`` when off, so Numba prunes those branches at
-    compile time (less to compile). ``rec_every = 0``: one integer test per step, nothing else."""
+    ``uses_gsq``, ``needs_hvp`` and ``sparse`` (online_forward.py's pass, scratch ``parts``)
+    are ``None`` when off, so Numba prunes those branches at compile time (less to compile). ``rec_every = 0``: one integer test per step, nothing else."""
     N = X.shape[0]
     n_in = sizes[0]
     n_out = sizes[sizes.shape[0] - 1]
@@ -170,7 +182,10 @@ def train_loop(step_flat, hp, online, ohp, theta, st, sc, offsets, sizes, act, o
                     lab[r] = labels[src]
                 else:
                     tar[r, :] = Tf[src * n_out:(src + 1) * n_out]
-            loss_sum, _ = forward(theta, offsets, sizes, act, out, Xb, B, lab, tar, ws)
+            if sparse is not None:
+                loss_sum, _ = online_forward(theta, offsets, sizes, act, out, Xb, lab, tar, ws, parts)
+            else:
+                loss_sum, _ = forward(theta, offsets, sizes, act, out, Xb, B, lab, tar, ws)
             bl = loss_sum / B
             batch_loss[t - 1] = bl
             if not math.isfinite(bl):
@@ -265,6 +280,25 @@ def _kernel_for_size(opt, step_flat, n_params):
     """
     serial = getattr(opt, "step_flat_serial", None)
     return serial if serial is not None else step_flat
+
+
+def _blas_threads(online, sparse=None):
+    """One BLAS thread while the fused online step (``online``) runs on Numba's threads
+    (:data:`ONLINE_ONE_BLAS_THREAD`), else nothing changes. Each row of the online step is
+    one thread's whatever their number, and one BLAS thread sums the forward pass in one
+    order, so online training gives the same bits for any thread count. With ``sparse``
+    (online_forward.py's pass: no BLAS between the steps) BLAS keeps its threads for the
+    evaluation passes."""
+    import contextlib
+
+    import numba
+
+    if (online is None or sparse is not None or not ONLINE_ONE_BLAS_THREAD
+            or numba.get_num_threads() < 2):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _record_dims(net, record_dims, rng):
@@ -380,7 +414,10 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     ohp = hyper
     if online is not None and "C" in hyper._fields and hyper.C == 0.0:  # vSGD's automatic C = d/10
         ohp = hyper._replace(C=n / 10.0)
-    args = (step_flat, hyper, online, ohp, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
+    sparse = True if (online is not None and SPARSE_FORWARD and net.l2 == 0.0
+                      and opt.method.zero_grad_identity) else None
+    parts = make_parts(net.sizes) if sparse else np.zeros((0, 0), np.float64)
+    args = (step_flat, hyper, online, ohp, sparse, parts, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
             net.l2, X, labels, targets, Xt, labels_t, targets_t, has_test, perms, batch_size, epochs,
             eval_every, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
             True if uses_gsq else None, True if needs_hvp else None, v_slot,
@@ -390,9 +427,10 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
         from numba import typeof
 
         train_loop.compile(tuple(typeof(a) for a in args))
-    t0 = time.perf_counter()
-    div_step, steps = train_loop(*args)
-    wall = time.perf_counter() - t0
+    with _blas_threads(online, sparse):
+        t0 = time.perf_counter()
+        div_step, steps = train_loop(*args)
+        wall = time.perf_counter() - t0
     div_step = int(div_step)
     return TrainResult(
         train_loss=curves[0], train_error=curves[1], test_loss=curves[2], test_error=curves[3],

@@ -43,6 +43,10 @@ def adagrad_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
     return x - hp.lr * g / (math.sqrt(G) + hp.eps), G, s1, s2, s3, s4
 
 
+#: the rule leaves x and the state as they are when g = 0 (G + 0 = G and
+#: x - lr * 0 / (sqrt(G) + eps) = x, as eps > 0), so the fused online step may skip the
+#: weights whose input is zero (``adaptlr.mlp.online_step``)
+ZERO_GRAD_IDENTITY = True
 RULE = adagrad_rule
 step_flat = make_cpu_kernel(adagrad_rule, N_SLOTS)
 step_flat_serial = make_cpu_kernel(adagrad_rule, N_SLOTS, parallel=False)

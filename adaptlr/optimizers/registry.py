@@ -40,6 +40,7 @@ class Method:
     global_: bool = False                   # one block over all parameters (vsgd-g, smd)
     needs_curvature: bool = False
     needs_hvp: bool = False
+    zero_grad_identity: bool = False        # rule leaves x and state as they are when g = 0
     uses_grad_sq: bool = False
     v_slot: int | None = None
     kernel_hyper: Callable[[dict], Any] | None = None
@@ -79,6 +80,7 @@ def _elementwise(mod, class_name, reference, needs_curvature=False):
         n_scalars=0, scalars=(), scalar_init=_zeros(0), step_flat=mod.step_flat,
         step_flat_serial=mod.step_flat_serial, rule=mod.RULE,
         prepare=getattr(mod, "PREPARE", None),
+        zero_grad_identity=bool(getattr(mod, "ZERO_GRAD_IDENTITY", False)),
         needs_curvature=needs_curvature, reference=reference,
     )
 

@@ -44,6 +44,9 @@ def sgd_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
     return x - eta * g, s0, s1, s2, s3, s4
 
 
+#: the rule leaves x and the state as they are when g = 0 (x - eta_t * 0 = x), so the fused
+#: online step may skip the weights whose input is zero (``adaptlr.mlp.online_step``)
+ZERO_GRAD_IDENTITY = True
 RULE = sgd_rule
 step_flat = make_cpu_kernel(sgd_rule, N_SLOTS)
 step_flat_serial = make_cpu_kernel(sgd_rule, N_SLOTS, parallel=False)
