@@ -85,11 +85,13 @@ def online_forward(theta, offsets, sizes, act, out, X, labels, targets, ws, part
         else:   # a small layer: the same parts, one after the other (no thread launch)
             for p in range(P):
                 sum_part(x, W, a, b, p, P, parts[p])
+        first = parts[0]
+        for p in range(1, P):   # parts in order p = 1, 2, ... onto part 0; vectorises over j
+            row = parts[p]
+            for j in range(b):
+                first[j] += row[j]
         for j in range(b):
-            acc = 0.0
-            for p in range(P):
-                acc += parts[p, j]
-            A[0, j] = acc
+            A[0, j] = first[j]
         if k < n_layers - 1:
             bias_activate(A, theta[ob:ob + b], act)
         else:
