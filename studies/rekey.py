@@ -52,7 +52,9 @@ where recomputing every stored trial would cost the study again. The candidates 
 grouped into strata (:func:`stratum`: everything of the spec but the seed and the
 hyperparameters' values, the stored status and the stored environment, so ok and diverged
 trials, every optimizer, problem, batch size, dtype, L2 and machine are strata of their
-own); in each, the ``K
+own; a trial whose recorded OpenBLAS kernel set is not this process's is left out with a
+note, as its bits depend on it: run again with ``OPENBLAS_CORETYPE`` set to it); in each,
+the ``K
 trials that took least wall time when stored are recomputed and compared as above. Where
 every one of them is bit for bit the stored trial, the stratum's other trials are carried
 too, with ``by = "sampled recomputation (k of n)"``; where one differs or fails, none of
@@ -212,6 +214,27 @@ def stratum(spec: dict, status: str, environment: str = "") -> str:
     return json.dumps([s, status, environment], sort_keys=True)
 
 
+def blas_kernels(environment: str) -> frozenset | None:
+    """The OpenBLAS kernel sets (``architecture``) a recorded trial environment names (JSON,
+    :func:`studies.provenance.environment`); None where it names none."""
+    try:
+        env = json.loads(environment) if environment else {}
+        archs = {str(b["architecture"]) for b in env.get("blas", [])
+                 if isinstance(b, dict) and b.get("architecture")}
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return frozenset(archs) or None
+
+
+def current_blas_kernels() -> frozenset | None:
+    """The OpenBLAS kernel sets of this process (set by ``OPENBLAS_CORETYPE`` or chosen for
+    the CPU); the workers of a local cluster inherit the environment variable."""
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
+
+    from .provenance import environment
+    return blas_kernels(json.dumps(environment()))
+
+
 def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
                   ) -> dict[str, tuple[list[str], list[str]]]:
     """``{stratum: (sampled current keys, the others)}`` of ``cands`` = ``{current key:
@@ -289,6 +312,14 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
             todo[new] = key
     rest: dict[str, tuple] = {}    # stratum -> (its sample, the keys carried if the sample agrees)
     if sample is not None:
+        here = current_blas_kernels()
+        for new, old in list(todo.items()):
+            there = blas_kernels(specs[old][2])
+            if here is not None and there is not None and there != here:
+                res["left"].append((old, f"computed with OpenBLAS kernels {sorted(there)}, this "
+                                         f"process has {sorted(here)}: its bits cannot agree here "
+                                         f"(OPENBLAS_CORETYPE={sorted(there)[0]} verifies it)"))
+                del todo[new]
         strata = sample_strata({new: (stratum(*specs[old]),
                                       store.wall_time(store.trial_path(out, old)))
                                 for new, old in todo.items()}, sample)

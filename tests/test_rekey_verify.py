@@ -322,3 +322,30 @@ def test_cli_rekey_verify_sample(tmp_path, capsys, study):
                      (["--from", "HEAD", "--sample", "2"], "--sample go with --verify")):
         assert main(["rekey", "selftest", "--out", str(tmp_path), *bad]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_blas_kernels_of_an_environment_and_of_this_process():
+    env = json.dumps({"blas": [{"architecture": "Haswell"}, {"architecture": "Haswell"},
+                               {"internal_api": "openmp"}]})
+    assert rk.blas_kernels(env) == frozenset({"Haswell"})
+    assert rk.blas_kernels("") is None and rk.blas_kernels("{}") is None
+    assert rk.blas_kernels("not json") is None
+    here = rk.current_blas_kernels()
+    assert here is None or len(here) >= 1
+
+
+def test_verify_sample_leaves_trials_of_other_blas_kernels(tmp_path, study, monkeypatch):
+    """A stratum computed with other OpenBLAS kernels is not sampled (its bits cannot agree
+    here): left with the OPENBLAS_CORETYPE to use; the others are verified as before."""
+    old = _store_old(study, tmp_path)
+    every = rk.verify(study, tmp_path)["candidates"]
+    monkeypatch.setattr(rk, "current_blas_kernels", lambda: frozenset({"NoSuchKernels"}))
+    stored = store.read_trial(tmp_path, every[0][0]).attrs.get("environment", "")
+    if rk.blas_kernels(stored) is None:
+        pytest.skip("this process records no OpenBLAS kernel set")
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert not res["carried"] and not res["by_sample"] and len(res["left"]) == len(old)
+    assert all("OPENBLAS_CORETYPE=" in why for _, why in res["left"])
+    monkeypatch.undo()
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert len(res["carried"]) + len(res["by_sample"]) == len(old)
