@@ -106,6 +106,33 @@ def completeness(st, out: Path, trials=None) -> tuple[int, int, list[int]]:
     return len(stored), len(trials), sorted({int(s["seed"]) for s in stored})
 
 
+def carried_text(out: Path, keys: set) -> str:
+    """A sentence on the study's trials that the current code reads through the carry-over
+    ledger (:mod:`studies.rekey`), by how each was carried; empty when none is."""
+    from .store import read_carried
+
+    if not (out / "trials").is_dir():
+        return ""
+    led = read_carried(out)["trials"]
+    by: dict[str, int] = {}
+    for k, e in led.items():
+        if k in keys:
+            how = e.get("by") or "source proof"
+            how = "sampled recomputation" if how.startswith("sampled recomputation") else how
+            by[how] = by.get(how, 0) + 1
+    if not by:
+        return ""
+    what = {"source proof": "by the proof that the code they depend on is unchanged",
+            "recomputation": "by a recomputation that came out bit for bit the same",
+            "sampled recomputation": "because the cheapest trial of their stratum (same "
+                                     "spec but seed and hyperparameter values, status and "
+                                     "machine) was recomputed bit for bit the same (evidence, "
+                                     "not a per-trial proof)"}
+    parts = [f"{n} {what.get(h, h)}" for h, n in sorted(by.items(), key=lambda kv: -kv[1])]
+    return (f"Carried over from earlier code (`python -m studies rekey`; each trial's "
+            f"`code_version_computed` and `carried_by` say which): {'; '.join(parts)}.")
+
+
 def dataset_is_current(ds, keys: set, code: dict) -> bool:
     """Whether a combined Dataset was made from the trials the current code reads: every
     trial key it names (``trial_key``; also those of its missing cells) is one of ``keys``,
@@ -330,6 +357,9 @@ def build(results_dir: Path | None = None) -> Path:
         elif state != "complete":
             sec += [f"Status: {state}, {stored}/{total} trials of the full form stored. Resume "
                     f"with `python -m studies run {name}` (stored trials are skipped).", ""]
+        carried = carried_text(out, {k for k, _ in trials})
+        if carried:
+            sec += [carried, ""]
         if nc.is_file():
             with xr.open_dataset(nc) as ds:
                 ds = ds.load()

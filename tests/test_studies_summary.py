@@ -393,3 +393,21 @@ def test_cell_rows_show_the_verdict_interval():
     half = prediction_verdict(v, 6.72, 10)[3]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == f"± {half:.2f}" and cells[-1] == prediction_verdict(v, 6.72, 10)[0]
+
+
+def test_carried_text_counts_the_ledger_by_how_each_trial_was_carried(tmp_path):
+    from studies import store
+    from studies.summary import carried_text
+
+    out = tmp_path / "s"
+    (out / "trials").mkdir(parents=True)
+    assert carried_text(out, {"a"}) == ""
+    store.write_carried(out, {"a": ("x", "r", {"v": 1}, "sampled recomputation (1 of 3)"),
+                              "b": ("y", "r", {"v": 1}, "sampled recomputation (1 of 3)"),
+                              "c": ("z", "r", {"v": 1}, "recomputation"),
+                              "d": ("w", "r", {"v": 1}),
+                              "e": ("u", "r", {"v": 1})})
+    text = carried_text(out, {"a", "b", "c", "d"})      # "e" is not a trial of the study now
+    assert "2 because the cheapest trial of their stratum" in text
+    assert "1 by a recomputation" in text and "1 by the proof" in text
+    assert carried_text(out, {"zz"}) == ""
