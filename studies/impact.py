@@ -44,26 +44,17 @@ def _wall_hours(files: list[Path]) -> float:
 def _sample_hours(files: list[Path], k: int = 1) -> float:
     """Core-hours of recomputing the ``k`` cheapest stored trials of each stratum of
     ``files`` (what ``rekey --verify --sample k`` computes)."""
-    import json
-
-    import netCDF4
-
-    from .rekey import sample_strata, stratum
-    from .store import wall_time
+    from .rekey import sample_strata, stored_facts, stratum
 
     cands = {}
     for f in files:
         try:
-            with netCDF4.Dataset(f) as nc:
-                spec = json.loads(nc.getncattr("spec"))
-                status = str(nc.getncattr("status"))
-                env = str(nc.getncattr("environment")) if "environment" in nc.ncattrs() else ""
+            spec, status, env, wall = stored_facts(f)
         except (OSError, AttributeError, ValueError):
             continue
         if status != "failed":
-            cands[str(f)] = (stratum(spec, status, env), wall_time(f))
-    walls = {key: w for key, (_, w) in cands.items()}
-    return sum(walls[key] or 0.0 for sample, _ in sample_strata(cands, k).values()
+            cands[str(f)] = (stratum(spec, status, env), wall)
+    return sum(cands[key][1] or 0.0 for sample, _ in sample_strata(cands, k).values()
                for key in sample) / 3600.0
 
 

@@ -214,6 +214,24 @@ def stratum(spec: dict, status: str, environment: str = "") -> str:
     return json.dumps([s, status, environment], sort_keys=True)
 
 
+def stored_facts(path) -> tuple[dict, str, str, float | None]:
+    """``(spec, status, environment, wall time or None)`` of one stored trial file, read in
+    one open without loading its variables (what :func:`stratum` and
+    :func:`sample_strata` need)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        names = nc.ncattrs()
+        spec = json.loads(nc.getncattr("spec"))
+        status = str(nc.getncattr("status"))
+        env = str(nc.getncattr("environment")) if "environment" in names else ""
+        try:
+            w = float(nc.getncattr("wall_time")) if "wall_time" in names else None
+        except (TypeError, ValueError):
+            w = None
+    return spec, status, env, (w if w is not None and w == w else None)
+
+
 def blas_kernels(environment: str) -> frozenset | None:
     """The OpenBLAS kernel sets (``architecture``) a recorded trial environment names (JSON,
     :func:`studies.provenance.environment`); None where it names none."""
@@ -272,8 +290,6 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     recomputation because their stratum's sample agreed bit for bit) and ``"strata":
     {stratum: (number recomputed, number in it)}``.
     """
-    import netCDF4
-
     from .runner import compute_trials
 
     out = Path(out)
@@ -286,18 +302,17 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     res: dict = {"candidates": [], "carried": [], "recomputed": [], "current": 0, "outside": 0,
                  "left": []}
     todo: dict[str, str] = {}           # current key -> stored key
-    specs: dict[str, tuple[dict, str]] = {}
+    specs: dict[str, tuple[dict, str, str]] = {}
+    walls: dict[str, float | None] = {}
     for key in sorted(store.file_keys(out)):
         if key in wanted:
             res["current"] += 1
             continue
         if key in carried_from:
             continue
-        with netCDF4.Dataset(store.trial_path(out, key)) as nc:
-            spec = json.loads(nc.getncattr("spec"))
-            status = str(nc.getncattr("status"))
-            env = str(nc.getncattr("environment")) if "environment" in nc.ncattrs() else ""
+        spec, status, env, wall = stored_facts(store.trial_path(out, key))
         specs[key] = (spec, status, env)
+        walls[key] = wall
         new = trial_key(spec, now)
         if new not in wanted and new in others:
             res["outside"] += 1         # another part of the study
@@ -320,8 +335,7 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
                                          f"process has {sorted(here)}: its bits cannot agree here "
                                          f"(OPENBLAS_CORETYPE={sorted(there)[0]} verifies it)"))
                 del todo[new]
-        strata = sample_strata({new: (stratum(*specs[old]),
-                                      store.wall_time(store.trial_path(out, old)))
+        strata = sample_strata({new: (stratum(*specs[old]), walls[old])
                                 for new, old in todo.items()}, sample)
         res["by_sample"] = []
         res["strata"] = {st: (len(a), len(a) + len(b)) for st, (a, b) in strata.items()}
