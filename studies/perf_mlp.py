@@ -14,6 +14,9 @@ Helper of :mod:`studies.performance` (not a study: it defines no ``STUDY``).
   ratio of bbprop in a step is ``t_step / (t_step - t_bbprop)`` (the step without
   bbprop is the same step minus that pass; we subtract rather than build a second
   training loop, which would duplicate the library's).
+* :func:`adaptlr_references` : the epoch and batch-1 timings (and bbprop's call time) of
+  one round, for the performance study to run in a fresh process, alternating with
+  PyTorch's (perf_isolated.py).
 * :func:`gemm_bound` : the lower bound of an epoch from the machine's GEMM rate at the
   network's shapes (:func:`studies.perf_machine.time_gemms`).
 """
@@ -92,6 +95,25 @@ def bbprop_call_time(X, sizes, *, batch_size: int, calls: int = 50, seed: int = 
             bbprop(*args)
         times.append((time.perf_counter() - t0) / inner)
     return float(np.median(times))
+
+
+def adaptlr_references(method, X, y, sizes, *, n_epoch: int, batch_size: int, extra_epochs: int,
+                       seed: int, b1_samples: int, bbprop: bool) -> dict:
+    """One round of adaptlr's MLP timings: ``{"epoch", "b1", "bbprop_time"}``.
+
+    ``epoch``: :func:`train_step_time` at ``batch_size`` on the first ``n_epoch`` rows;
+    ``b1``: the same at batch size 1 on the first ``b1_samples`` rows; ``bbprop_time``:
+    :func:`bbprop_call_time` at batch 1 when ``bbprop`` (else NaN). The performance study
+    calls this in a fresh process (perf_isolated.py), as it calls PyTorch's references, so
+    each library is timed alone; the compiled training loop is compiled there first, outside
+    the timed region (train() does that).
+    """
+    r = train_step_time(method, X[:n_epoch], y[:n_epoch], sizes, batch_size=batch_size,
+                        extra_epochs=extra_epochs, seed=seed)
+    r1 = train_step_time(method, X[:b1_samples], y[:b1_samples], sizes, batch_size=1,
+                         extra_epochs=1, seed=seed)
+    bb = bbprop_call_time(X, sizes, batch_size=1) if bbprop else float("nan")
+    return {"epoch": r, "b1": r1, "bbprop_time": float(bb)}
 
 
 def gemm_bound(sizes, batch_size: int, n_samples: int, repeats: int = 5,

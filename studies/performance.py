@@ -245,6 +245,13 @@ def _mnist(n_samples: int):
     return X[:n_samples], y[:n_samples], None
 
 
+def _median(a) -> float:
+    """Median of the finite values of ``a`` (inf counts as finite here); NaN if none."""
+    a = np.asarray(a, dtype=float)
+    a = a[~np.isnan(a)]
+    return float(np.median(a)) if a.size else float("nan")
+
+
 def _mlp(spec: dict, notes: list) -> dict:
     from adaptlr import optimizers
 
@@ -256,40 +263,69 @@ def _mlp(spec: dict, notes: list) -> dict:
     B = int(p["batch_size"])
     N = int(p["n_samples"])
     threads = _threads()
-    perf_torch.set_threads(threads)
     X, y, _ = _mnist(max(N, int(p["b1_samples"]), int(p["torch_b1_samples"])))
-    Xe, ye = X[:N], y[:N]
     opt = optimizers.make(method)
     nan = float("nan")
     out = {}
-    # minibatch epoch
-    r = perf_mlp.train_step_time(method, Xe, ye, sizes, batch_size=B,
-                                 extra_epochs=int(p["extra_epochs"]), seed=int(spec["seed"]))
-    steps = N // B
-    epoch = r["step_time"] * steps
-    diverged = r["diverged"]
-    # PyTorch and the GEMM bound each in a fresh process: no other library's thread pool
-    # spinning beside them (perf_isolated.py says what that did to the figures)
-    tt, tb = (None, None)
-    if perf_torch.has_method(method):
-        tt, tb = perf_isolated.call("studies.perf_torch", "mlp_references", dict(
-            method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
-            hyper=opt.hyperparameters, seed=int(spec["seed"]), repeats=int(p["torch_repeats"]),
-            threads=threads, b1_samples=int(p["torch_b1_samples"])))
-    torch_epoch, torch_path = (tt if tt is not None else (nan, None))
+    # Rounds: adaptlr's timings and PyTorch's, each in a fresh process (perf_isolated.py:
+    # no other library's thread pool spinning beside it), alternating which goes first;
+    # the figures are medians over the rounds and the speed-ups medians of the per-round
+    # ratios (the machines are shared: a load that comes and goes hits both libraries)
+    rounds = int(p["rounds"]) if method in p.get("rounds_methods", ()) else 1
+    has_torch = perf_torch.has_method(method)
+    ours, refs, order = [], [], []
+    for k in range(rounds):
+        jobs = [("adaptlr", "studies.perf_mlp", "adaptlr_references", dict(
+                    method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
+                    extra_epochs=int(p["extra_epochs"]), seed=int(spec["seed"]),
+                    b1_samples=int(p["b1_samples"]), bbprop=bool(opt.needs_curvature)))]
+        if has_torch:
+            jobs.append(("torch", "studies.perf_torch", "mlp_references", dict(
+                method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
+                hyper=opt.hyperparameters, seed=int(spec["seed"]), repeats=int(p["torch_repeats"]),
+                threads=threads, b1_samples=int(p["torch_b1_samples"]))))
+        if k % 2 == 1:
+            jobs.reverse()
+        order.append(0 if jobs[0][0] == "adaptlr" else 1)
+        for who, module, fn, kw in jobs:
+            res = perf_isolated.call(module, fn, kw)
+            (ours if who == "adaptlr" else refs).append(res)
     g = perf_mlp.isolated_gemm_bound(sizes, B, N, repeats=int(p["gemm_repeats"]))
-    out["mlp_train_loss"] = (("epoch",), r["train_loss"])
+    steps = N // B
+    diverged = any(o["epoch"]["diverged"] or o["b1"]["diverged"] for o in ours)
+    epochs = np.array([o["epoch"]["step_time"] * steps for o in ours])
+    uppers = np.array([o["epoch"]["step_time_upper"] * steps for o in ours])
+    b1_steps = np.array([o["b1"]["step_time"] for o in ours])
+    b1_rates = np.where(b1_steps > 0, 1.0 / b1_steps, nan)
+    torch_epochs = np.full(rounds, nan)
+    torch_b1 = np.full(rounds, nan)
+    torch_path = None
+    for k, (tt, tb) in enumerate(refs):
+        if tt is not None:
+            torch_epochs[k], torch_path = tt
+        if tb is not None:
+            torch_b1[k] = tb[0]
+    epoch = _median(epochs)
+    out["mlp_rounds"] = ((), rounds)
+    out["mlp_round_order"] = (("round",), np.array(order, dtype=float))
+    out["mlp_round_epoch_time"] = (("round",), epochs)
+    out["mlp_round_torch_epoch_time"] = (("round",), torch_epochs)
+    out["mlp_round_b1_samples_per_s"] = (("round",), b1_rates)
+    out["mlp_round_b1_torch_samples_per_s"] = (("round",), torch_b1)
+    out["mlp_train_loss"] = (("epoch",), ours[0]["epoch"]["train_loss"])
     out["mlp_n_samples"] = ((), N)
     out["mlp_batch_size"] = ((), B)
     out["mlp_epoch_time"] = ((), epoch)
-    out["mlp_epoch_time_upper"] = ((), r["step_time_upper"] * steps)
-    if not np.isfinite(epoch) and not diverged:
+    out["mlp_epoch_time_upper"] = ((), _median(uppers))
+    if not np.isfinite(epochs).any() and not diverged:
         notes.append("epoch time NaN: the two-run difference was not positive (the machine's "
                      "load changed between the runs); see mlp_epoch_time_upper")
+    speedup = _median(torch_epochs / epochs)
+    b1_speedup = _median(b1_rates / torch_b1)
     out["mlp_samples_per_s"] = ((), steps * B / epoch if epoch > 0 else nan)
-    out["mlp_torch_epoch_time"] = ((), torch_epoch)
+    out["mlp_torch_epoch_time"] = ((), _median(torch_epochs))
     out["mlp_torch_path"] = ((), perf_torch.PATH_CODES[torch_path])
-    out["mlp_speedup_vs_torch"] = ((), torch_epoch / epoch)
+    out["mlp_speedup_vs_torch"] = ((), speedup)
     out["mlp_gemm_bound_time"] = ((), g["bound_time"])
     out["mlp_gemm_numpy_time"] = ((), g["numpy_time"])
     out["mlp_gemm_numba_time"] = ((), g["numba_time"])
@@ -297,28 +333,20 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["mlp_gemm_gflops"] = ((), g["rate_gflops"])
     out["mlp_ratio_to_bound"] = ((), epoch / g["bound_time"])
     is_ad = method == "adadelta"
-    out["target_mlp_1p5x_torch"] = ((), _cmp(torch_epoch / epoch, 1.5) if is_ad else nan)
+    out["target_mlp_1p5x_torch"] = ((), _cmp(speedup, 1.5) if is_ad else nan)
     out["target_mlp_within_1p4x_bound"] = ((), _cmp(epoch / g["bound_time"], 1.4, ge=False)
                                            if is_ad else nan)
     # batch size 1
-    nb1 = int(p["b1_samples"])
-    r1 = perf_mlp.train_step_time(method, X[:nb1], y[:nb1], sizes, batch_size=1,
-                                  extra_epochs=1, seed=int(spec["seed"]))
-    diverged |= r1["diverged"]
-    b1_rate = 1.0 / r1["step_time"] if r1["step_time"] > 0 else nan
-    torch_b1 = tb[0] if tb is not None else nan
-    out["mlp_b1_samples_per_s"] = ((), b1_rate)
-    out["mlp_b1_torch_samples_per_s"] = ((), torch_b1)
-    out["mlp_b1_speedup_vs_torch"] = ((), b1_rate / torch_b1)
-    out["target_b1_5x_torch"] = ((), _cmp(b1_rate / torch_b1, 5.0) if method == "sgd" else nan)
+    out["mlp_b1_samples_per_s"] = ((), _median(b1_rates))
+    out["mlp_b1_torch_samples_per_s"] = ((), _median(torch_b1))
+    out["mlp_b1_speedup_vs_torch"] = ((), b1_speedup)
+    out["target_b1_5x_torch"] = ((), _cmp(b1_speedup, 5.0) if method == "sgd" else nan)
     bb_time = ratio = nan
     if opt.needs_curvature:
-        bb_time = perf_mlp.bbprop_call_time(X, sizes, batch_size=1)
-        t_step = r1["step_time"]
-        if not np.isfinite(t_step):
-            ratio = nan
-        else:
-            ratio = t_step / (t_step - bb_time) if t_step > bb_time else float("inf")
+        bbs = np.array([o["bbprop_time"] for o in ours])
+        ratios = np.where(b1_steps > bbs, b1_steps / (b1_steps - bbs), np.inf)
+        ratios = np.where(np.isfinite(b1_steps), ratios, nan)
+        bb_time, ratio = _median(bbs), _median(ratios)
     out["mlp_bbprop_time"] = ((), bb_time)
     out["mlp_bbprop_cost_ratio"] = ((), ratio)
     out["target_bbprop_le_1p6"] = ((), _cmp(ratio, 1.6, ge=False) if method == "vsgd-l" else nan)
@@ -326,7 +354,7 @@ def _mlp(spec: dict, notes: list) -> dict:
     if diverged:
         notes.append(f"{method} diverged during a timing run (default hyperparameters): its "
                      "MLP times are NaN")
-    if tt is None:
+    if not np.isfinite(torch_epochs).any():
         notes.append(f"no PyTorch reference for {method} (torch missing or no such optimizer)")
     return out
 
@@ -463,20 +491,39 @@ VARIABLES = {
                                       "and after the timed 1-epoch run (batch 100): evidence that "
                                       "the timed training learned"},
     "mlp_batch_size": {"long_name": "minibatch size", "units": "1", "description": ""},
+    "mlp_rounds": {"long_name": "alternating rounds", "units": "1",
+                   "description": "rounds of adaptlr's and PyTorch's timings, each in a fresh "
+                                  "process, alternating which goes first (problem params "
+                                  "'rounds' for the methods in 'rounds_methods', else 1)"},
+    "mlp_round_order": {"long_name": "which library went first", "units": "1",
+                        "description": "0 adaptlr first, 1 PyTorch first (NaN-padded rounds: "
+                                       "fewer rounds)"},
+    "mlp_round_epoch_time": {"long_name": "epoch time per round", "units": "s",
+                             "description": "as mlp_epoch_time, one round"},
+    "mlp_round_torch_epoch_time": {"long_name": "PyTorch epoch time per round", "units": "s",
+                                   "description": "as mlp_torch_epoch_time, one round"},
+    "mlp_round_b1_samples_per_s": {"long_name": "batch-1 samples per second per round",
+                                   "units": "1/s", "description": "one round"},
+    "mlp_round_b1_torch_samples_per_s": {"long_name": "PyTorch batch-1 samples per second per "
+                                         "round", "units": "1/s", "description": "one round"},
     "mlp_epoch_time": {"long_name": "epoch time", "units": "s",
                        "description": "steps per epoch x per-step time of adaptlr.mlp.train "
-                                      "(two-run difference; evaluations excluded)"},
+                                      "(two-run difference; evaluations excluded); median over "
+                                      "the rounds"},
     "mlp_epoch_time_upper": {"long_name": "epoch time, upper bound", "units": "s",
                              "description": "wall time of the 2-epoch run per step x steps per "
-                                            "epoch (its two full-set evaluations included)"},
+                                            "epoch (its two full-set evaluations included); "
+                                            "median over the rounds"},
     "mlp_samples_per_s": {"long_name": "training samples per second", "units": "1/s",
                           "description": "minibatch training"},
     "mlp_torch_epoch_time": {"long_name": "PyTorch epoch time", "units": "s",
-                             "description": "same network, optimizer, batch size, threads"},
+                             "description": "same network, optimizer, batch size, threads; "
+                                            "median over the rounds"},
     "mlp_torch_path": {"long_name": "torch optimizer path", "units": "1",
                        "description": "-1 none, 0 for-loop, 1 foreach, 2 fused"},
     "mlp_speedup_vs_torch": {"long_name": "speed-up vs PyTorch", "units": "1",
-                             "description": "mlp_torch_epoch_time / mlp_epoch_time"},
+                             "description": "median over the rounds of torch epoch time / "
+                                            "adaptlr epoch time of the same round"},
     "mlp_gemm_bound_time": {"long_name": "GEMM lower bound of the epoch", "units": "s",
                             "description": "steps x sum of the best measured product times"},
     "mlp_gemm_numpy_time": {"long_name": "epoch GEMM time with NumPy's BLAS", "units": "s",
@@ -490,15 +537,20 @@ VARIABLES = {
     "mlp_ratio_to_bound": {"long_name": "epoch time / lower bound", "units": "1",
                            "description": ""},
     "mlp_b1_samples_per_s": {"long_name": "batch-1 samples per second", "units": "1/s",
-                             "description": "adaptlr.mlp.train, batch size 1, two-run difference"},
+                             "description": "adaptlr.mlp.train, batch size 1, two-run "
+                                            "difference; median over the rounds"},
     "mlp_b1_torch_samples_per_s": {"long_name": "PyTorch batch-1 samples per second",
-                                   "units": "1/s", "description": "Python loop over samples"},
+                                   "units": "1/s", "description": "Python loop over samples; "
+                                                                  "median over the rounds"},
     "mlp_b1_speedup_vs_torch": {"long_name": "batch-1 speed-up vs PyTorch", "units": "1",
-                                "description": ""},
+                                "description": "median over the rounds of the same round's "
+                                               "ratio"},
     "mlp_bbprop_time": {"long_name": "one bbprop call, batch 1", "units": "s",
-                        "description": "median over calls"},
+                        "description": "median over calls (in the round's adaptlr process); "
+                                       "median over the rounds"},
     "mlp_bbprop_cost_ratio": {"long_name": "bbprop extra cost ratio", "units": "1",
-                              "description": "t_step / (t_step - t_bbprop), batch 1"},
+                              "description": "t_step / (t_step - t_bbprop), batch 1, both from "
+                                             "the same round; median over the rounds"},
     "mlp_diverged": {"long_name": "diverged in a timing run", "units": "1", "description": ""},
     "target_mlp_1p5x_torch": {"long_name": "target: epoch >= 1.5x PyTorch", "units": "1",
                               "description": "AdaDelta; NaN for other methods"},
@@ -631,9 +683,14 @@ def report_markdown(ds) -> str:
         lines.append("")
     if "mlp_epoch_time" in ds:
         lines += ["## MLP 784-500-300-10 on MNIST (issue 4)", "",
-                  "| method | epoch s | PyTorch s | x PyTorch | bound s | / bound | GEMM GFLOP/s | "
-                  "b1 samples/s | PyTorch b1 | x PyTorch b1 | bbprop ratio | targets |",
-                  "|" + "---|" * 12]
+                  "Medians over the rounds (each library in its own fresh process, alternating "
+                  "which goes first); the x PyTorch columns are medians of the per-round ratios.",
+                  "",
+                  "| method | rounds | epoch s | PyTorch s | x PyTorch | bound s | / bound | "
+                  "GEMM GFLOP/s | b1 samples/s | PyTorch b1 | x PyTorch b1 | bbprop ratio | "
+                  "targets |",
+                  "|" + "---|" * 13]
+        per_round = []
         for meth in methods:
             s = _sel(ds, "mlp", meth)
             if s is None or not np.isfinite(s["mlp_n_samples"].values):
@@ -641,8 +698,17 @@ def report_markdown(ds) -> str:
             flags = [f"{k[7:]}: {_pf(s[k].values)}" for k in (
                 "target_mlp_1p5x_torch", "target_mlp_within_1p4x_bound", "target_b1_5x_torch",
                 "target_bbprop_le_1p6") if k in s and _pf(s[k].values)]
+            nr = s["mlp_rounds"].values if "mlp_rounds" in s else np.nan
+            if np.isfinite(nr) and nr > 1:
+                for k in range(int(nr)):
+                    first = ("adaptlr", "PyTorch")[int(s["mlp_round_order"].values[k])]
+                    per_round.append(
+                        f"| {meth} | {k + 1} | {first} | {_f(s['mlp_round_epoch_time'].values[k], 2)} | "
+                        f"{_f(s['mlp_round_torch_epoch_time'].values[k], 2)} | "
+                        f"{_f(s['mlp_round_b1_samples_per_s'].values[k], 0)} | "
+                        f"{_f(s['mlp_round_b1_torch_samples_per_s'].values[k], 0)} |")
             lines.append(
-                f"| {meth} | {_f(s['mlp_epoch_time'].values, 2)} | "
+                f"| {meth} | {_f(nr, 0)} | {_f(s['mlp_epoch_time'].values, 2)} | "
                 f"{_f(s['mlp_torch_epoch_time'].values, 2)} | {_f(s['mlp_speedup_vs_torch'].values, 2)} | "
                 f"{_f(s['mlp_gemm_bound_time'].values, 2)} | {_f(s['mlp_ratio_to_bound'].values, 2)} | "
                 f"{_f(s['mlp_gemm_gflops'].values, 1)} | {_f(s['mlp_b1_samples_per_s'].values, 0)} | "
@@ -651,6 +717,10 @@ def report_markdown(ds) -> str:
                 f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
         n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
         lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
+        if per_round:
+            lines += ["### The rounds", "",
+                      "| method | round | first | epoch s | PyTorch s | b1 samples/s | PyTorch b1 |",
+                      "|---|---|---|---|---|---|---|"] + per_round + [""]
     lines += ["## GPU (issue 7)", ""]
     measured = "gpu_measured" in ds and float(ds["gpu_measured"].max()) > 0
     if not measured:
@@ -783,7 +853,8 @@ def extra_report(ds, outdir) -> list[Path]:
 # ---------------------------------------------------------------------------- the study
 MLP_FULL = {"section": "mlp", "layers": [784, 500, 300, 10], "batch_size": 100,
             "n_samples": 60000, "extra_epochs": 1, "torch_repeats": 1, "gemm_repeats": 5,
-            "b1_samples": 3000, "torch_b1_samples": 2000}
+            "b1_samples": 3000, "torch_b1_samples": 2000, "rounds": 5,
+            "rounds_methods": ["sgd", "adadelta", "vsgd-l"]}
 PROBLEMS = {
     "kernels": {"section": "kernels", "sizes": [1_000_000, 10_000_000], "repeats": 15,
                 "fastmath": True},
@@ -796,7 +867,7 @@ PROBLEMS = {
 QUICK_PROBLEMS = {
     "kernels": {"section": "kernels", "sizes": [100_000], "repeats": 3, "fastmath": True},
     "mlp": {**MLP_FULL, "n_samples": 1000, "gemm_repeats": 2, "b1_samples": 100,
-            "torch_b1_samples": 100},
+            "torch_b1_samples": 100, "rounds": 2},
     "gpu": {**PROBLEMS["gpu"], "sizes": [100_000], "repeats": 3, "n_samples": 2000,
             "concurrency": [1, 2], "concurrent_samples": 1000},
 }
@@ -808,7 +879,10 @@ DESCRIPTION = (
     "the same network/optimizer/batch/threads, and the GEMM lower bound at the network's "
     "shapes (149.2 GFLOP per 60,000-sample epoch of 784-500-300-10: forward X W and weight "
     "gradients X^T D for every layer, input gradients D W^T for all but the first). "
-    "Medians over interleaved rounds; one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
+    "Medians over interleaved rounds; the MLP figures of the methods with a target (SGD, "
+    "AdaDelta, vSGD-l) are medians over 5 rounds in which adaptlr and PyTorch each run in a "
+    "fresh process, alternating which goes first, and their speed-ups medians of the "
+    "per-round ratios (the other methods: 1 round); one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
     "Orientation from the issue (2 threads, 10M float32): " +
     "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()) + ". "
     "Choices: bytes per element are what the equations must read and write once (no "

@@ -142,7 +142,7 @@ def test_every_method_is_in_the_study_grid():
 TINY = {
     "kernels": {"section": "kernels", "sizes": [20_000], "repeats": 2, "fastmath": True},
     "mlp": {**performance.MLP_FULL, "n_samples": 200, "gemm_repeats": 1, "b1_samples": 10,
-            "torch_b1_samples": 10},
+            "torch_b1_samples": 10, "rounds": 2, "rounds_methods": ["adadelta"]},
     "gpu": {**performance.QUICK_PROBLEMS["gpu"]},
 }
 
@@ -224,6 +224,21 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     t16 = mvl["target_bbprop_le_1p6"].values[0]
     assert t16 in (0.0, 1.0) or (np.isnan(t16) and np.isnan(r))
     assert np.isnan(mvl["mlp_torch_epoch_time"].values[0])
+    # rounds: AdaDelta 2 (adaptlr first, then PyTorch first), vSGD-l 1 (not in rounds_methods);
+    # the figures are medians over the rounds, the speed-ups medians of per-round ratios
+    assert int(mad["mlp_rounds"].values[0]) == 2 and int(mvl["mlp_rounds"].values[0]) == 1
+    assert list(mad["mlp_round_order"].values[0]) == [0.0, 1.0]
+    assert mvl["mlp_round_order"].values[0][0] == 0.0 and np.isnan(mvl["mlp_round_order"].values[0][1])
+    ep, tep = mad["mlp_round_epoch_time"].values[0], mad["mlp_round_torch_epoch_time"].values[0]
+    assert np.all(tep > 0)
+    np.testing.assert_allclose(mad["mlp_torch_epoch_time"].values[0], np.median(tep))
+    if np.all(np.isfinite(ep)):
+        np.testing.assert_allclose(mad["mlp_epoch_time"].values[0], np.median(ep))
+        np.testing.assert_allclose(mad["mlp_speedup_vs_torch"].values[0], np.median(tep / ep))
+    b1, tb1 = (mad["mlp_round_b1_samples_per_s"].values[0],
+               mad["mlp_round_b1_torch_samples_per_s"].values[0])
+    if np.all(np.isfinite(b1)):
+        np.testing.assert_allclose(mad["mlp_b1_speedup_vs_torch"].values[0], np.median(b1 / tb1))
     # GPU: skip path recorded
     g = ds.sel(problem="gpu").isel(seed=0)
     assert list(g["gpu_measured"].values) == [0, 0]
@@ -251,6 +266,8 @@ def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
     assert "| adadelta | 20,000 |" in md
     assert "not measured: no CUDA device" in md
     assert "## Targets" in md and "AdaDelta" in md
+    assert "### The rounds" in md and "| adadelta | 1 | adaptlr |" in md
+    assert "| adadelta | 2 | PyTorch |" in md and "| vsgd-l | 1 | adaptlr |" not in md
 
 
 def test_isolated_call_runs_in_a_fresh_process_and_reports_failures():
