@@ -252,6 +252,14 @@ def _median(a) -> float:
     return float(np.median(a)) if a.size else float("nan")
 
 
+def _get(s, name, k=None):
+    """``s[name]`` (element ``k`` of it), NaN where a Dataset from older code lacks it."""
+    if name not in s:
+        return float("nan")
+    v = s[name].values
+    return v if k is None else v[k]
+
+
 def _mlp(spec: dict, notes: list) -> dict:
     from adaptlr import optimizers
 
@@ -297,6 +305,13 @@ def _mlp(spec: dict, notes: list) -> dict:
     uppers = np.array([o["epoch"]["step_time_upper"] * steps for o in ours])
     b1_steps = np.array([o["b1"]["step_time"] for o in ours])
     b1_rates = np.where(b1_steps > 0, 1.0 / b1_steps, nan)
+    # the conservative rate: the 2-epoch run's wall time per step, its two evaluations of the
+    # b1_samples rows included (a few per cent here). The two-run difference above can
+    # overstate the rate many times over when the machine's load falls between the two runs
+    # (seen: AdaDelta at 11,285 and 24,521 samples/s in rounds whose others gave 1,100-3,500),
+    # so the target is judged on this one; PyTorch's rate is a wall time too
+    b1_wall = np.array([o["b1"]["step_time_upper"] for o in ours])
+    b1_wall_rates = np.where(b1_wall > 0, 1.0 / b1_wall, nan)
     torch_epochs = np.full(rounds, nan)
     torch_b1 = np.full(rounds, nan)
     torch_path = None
@@ -311,6 +326,7 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["mlp_round_epoch_time"] = (("round",), epochs)
     out["mlp_round_torch_epoch_time"] = (("round",), torch_epochs)
     out["mlp_round_b1_samples_per_s"] = (("round",), b1_rates)
+    out["mlp_round_b1_wall_samples_per_s"] = (("round",), b1_wall_rates)
     out["mlp_round_b1_torch_samples_per_s"] = (("round",), torch_b1)
     out["mlp_train_loss"] = (("epoch",), ours[0]["epoch"]["train_loss"])
     out["mlp_n_samples"] = ((), N)
@@ -322,6 +338,7 @@ def _mlp(spec: dict, notes: list) -> dict:
                      "load changed between the runs); see mlp_epoch_time_upper")
     speedup = _median(torch_epochs / epochs)
     b1_speedup = _median(b1_rates / torch_b1)
+    b1_wall_speedup = _median(b1_wall_rates / torch_b1)
     out["mlp_samples_per_s"] = ((), steps * B / epoch if epoch > 0 else nan)
     out["mlp_torch_epoch_time"] = ((), _median(torch_epochs))
     out["mlp_torch_path"] = ((), perf_torch.PATH_CODES[torch_path])
@@ -340,7 +357,9 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["mlp_b1_samples_per_s"] = ((), _median(b1_rates))
     out["mlp_b1_torch_samples_per_s"] = ((), _median(torch_b1))
     out["mlp_b1_speedup_vs_torch"] = ((), b1_speedup)
-    out["target_b1_5x_torch"] = ((), _cmp(b1_speedup, 5.0) if method == "sgd" else nan)
+    out["mlp_b1_wall_samples_per_s"] = ((), _median(b1_wall_rates))
+    out["mlp_b1_wall_speedup_vs_torch"] = ((), b1_wall_speedup)
+    out["target_b1_5x_torch"] = ((), _cmp(b1_wall_speedup, 5.0) if method == "sgd" else nan)
     bb_time = ratio = nan
     if opt.needs_curvature:
         bbs = np.array([o["bbprop_time"] for o in ours])
@@ -545,6 +564,20 @@ VARIABLES = {
     "mlp_b1_speedup_vs_torch": {"long_name": "batch-1 speed-up vs PyTorch", "units": "1",
                                 "description": "median over the rounds of the same round's "
                                                "ratio"},
+    "mlp_round_b1_wall_samples_per_s": {"long_name": "batch-1 samples per second from wall "
+                                        "time, per round", "units": "1/s",
+                                        "description": "one round: steps / wall time of the "
+                                                       "2-epoch batch-1 run, its two "
+                                                       "evaluations included"},
+    "mlp_b1_wall_samples_per_s": {"long_name": "batch-1 samples per second from wall time",
+                                  "units": "1/s",
+                                  "description": "the conservative rate (evaluations included, "
+                                                 "no two-run difference); median over the rounds"},
+    "mlp_b1_wall_speedup_vs_torch": {"long_name": "batch-1 speed-up vs PyTorch, wall time",
+                                     "units": "1",
+                                     "description": "median over the rounds of the same round's "
+                                                    "mlp_round_b1_wall_samples_per_s / PyTorch's "
+                                                    "rate; the batch-1 target is judged on it"},
     "mlp_bbprop_time": {"long_name": "one bbprop call, batch 1", "units": "s",
                         "description": "median over calls (in the round's adaptlr process); "
                                        "median over the rounds"},
@@ -557,7 +590,8 @@ VARIABLES = {
     "target_mlp_within_1p4x_bound": {"long_name": "target: epoch <= 1.4x bound", "units": "1",
                                      "description": "AdaDelta; NaN for other methods"},
     "target_b1_5x_torch": {"long_name": "target: batch 1 >= 5x PyTorch", "units": "1",
-                           "description": "SGD; NaN for other methods"},
+                           "description": "SGD, judged on mlp_b1_wall_speedup_vs_torch (the "
+                                          "conservative rate); NaN for other methods"},
     "target_bbprop_le_1p6": {"long_name": "target: bbprop cost <= 1.6x", "units": "1",
                              "description": "vSGD-l; NaN for other methods"},
     "gpu_measured": {"long_name": "GPU measured", "units": "1",
@@ -684,12 +718,16 @@ def report_markdown(ds) -> str:
     if "mlp_epoch_time" in ds:
         lines += ["## MLP 784-500-300-10 on MNIST (issue 4)", "",
                   "Medians over the rounds (each library in its own fresh process, alternating "
-                  "which goes first); the x PyTorch columns are medians of the per-round ratios.",
+                  "which goes first); the x PyTorch columns are medians of the per-round ratios. "
+                  "b1 samples/s is the two-run difference (evaluations cancel, but a load that "
+                  "falls between the two runs inflates it); b1 wall samples/s is the 2-epoch run's "
+                  "steps over its wall time, evaluations included: the conservative figure, on "
+                  "which the batch-1 target is judged.",
                   "",
                   "| method | rounds | epoch s | PyTorch s | x PyTorch | bound s | / bound | "
-                  "GEMM GFLOP/s | b1 samples/s | PyTorch b1 | x PyTorch b1 | bbprop ratio | "
-                  "targets |",
-                  "|" + "---|" * 13]
+                  "GEMM GFLOP/s | b1 samples/s | b1 wall samples/s | PyTorch b1 | x PyTorch b1 | "
+                  "x PyTorch b1 (wall) | bbprop ratio | targets |",
+                  "|" + "---|" * 15]
         per_round = []
         for meth in methods:
             s = _sel(ds, "mlp", meth)
@@ -706,21 +744,25 @@ def report_markdown(ds) -> str:
                         f"| {meth} | {k + 1} | {first} | {_f(s['mlp_round_epoch_time'].values[k], 2)} | "
                         f"{_f(s['mlp_round_torch_epoch_time'].values[k], 2)} | "
                         f"{_f(s['mlp_round_b1_samples_per_s'].values[k], 0)} | "
+                        f"{_f(_get(s, 'mlp_round_b1_wall_samples_per_s', k), 0)} | "
                         f"{_f(s['mlp_round_b1_torch_samples_per_s'].values[k], 0)} |")
             lines.append(
                 f"| {meth} | {_f(nr, 0)} | {_f(s['mlp_epoch_time'].values, 2)} | "
                 f"{_f(s['mlp_torch_epoch_time'].values, 2)} | {_f(s['mlp_speedup_vs_torch'].values, 2)} | "
                 f"{_f(s['mlp_gemm_bound_time'].values, 2)} | {_f(s['mlp_ratio_to_bound'].values, 2)} | "
                 f"{_f(s['mlp_gemm_gflops'].values, 1)} | {_f(s['mlp_b1_samples_per_s'].values, 0)} | "
+                f"{_f(_get(s, 'mlp_b1_wall_samples_per_s'), 0)} | "
                 f"{_f(s['mlp_b1_torch_samples_per_s'].values, 0)} | "
                 f"{_f(s['mlp_b1_speedup_vs_torch'].values, 2)} | "
+                f"{_f(_get(s, 'mlp_b1_wall_speedup_vs_torch'), 2)} | "
                 f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
         n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
         lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
         if per_round:
             lines += ["### The rounds", "",
-                      "| method | round | first | epoch s | PyTorch s | b1 samples/s | PyTorch b1 |",
-                      "|---|---|---|---|---|---|---|"] + per_round + [""]
+                      "| method | round | first | epoch s | PyTorch s | b1 samples/s | "
+                      "b1 wall samples/s | PyTorch b1 |",
+                      "|---|---|---|---|---|---|---|---|"] + per_round + [""]
     lines += ["## GPU (issue 7)", ""]
     measured = "gpu_measured" in ds and float(ds["gpu_measured"].max()) > 0
     if not measured:
