@@ -111,3 +111,17 @@ def test_mixed_host_device_and_nonfinite_on_device():
         opt.step(p, [cuda.to_device(np.ones(4)), cuda.to_device(bad)], s)
     assert [host(a).tobytes() for a in p] + [host(a).tobytes() for a in s.st] == before
     assert s.t == 1
+
+
+def test_storage_arithmetic_is_refused_on_device_before_anything():
+    """``arithmetic="storage"`` has no CUDA twin: opt.step on device arrays and step_cuda
+    raise a ValueError naming it, and nothing changes."""
+    opt = optimizers.make("adadelta", arithmetic="storage")
+    x0 = np.linspace(-1, 1, 17).astype(np.float32)
+    x = [cuda.to_device(x0)]
+    state = opt.init(x)
+    with pytest.raises(ValueError, match="arithmetic='storage'.*allowed there: 'float64'"):
+        opt.step(x, [cuda.to_device(np.ones(17, np.float32))], state)
+    assert host(x[0]).tobytes() == x0.tobytes() and state.t == 0
+    with pytest.raises(ValueError, match="arithmetic='storage'"):
+        opt.step_cuda

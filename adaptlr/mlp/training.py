@@ -345,12 +345,20 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     device : "cpu" or "cuda" (delegates to ``adaptlr.mlp.cuda_training.train_cuda``).
     eval_every : int >= 1, evaluate every this many epochs (and after the last).
 
+    An optimizer made with ``arithmetic="storage"`` (its rule computes in the network's dtype)
+    trains on the CPU only; at batch size 1 it takes its own ``step_flat`` per sample, not the
+    fused online step (``online_step.py``, which computes in float64).
+
     Returns
     -------
     TrainResult (see train_result.py; the module docstring lists the choices made).
     """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    arithmetic = getattr(opt, "arithmetic", "float64")
+    if device == "cuda" and arithmetic != "float64":
+        raise ValueError(f"device='cuda' trains with the float64-arithmetic CUDA twins; the "
+                         f"optimizer has arithmetic={arithmetic!r} (allowed there: 'float64')")
     if device == "cuda":
         require_cuda("MLP training (device='cuda')")
         from .cuda_training import train_cuda
@@ -409,8 +417,8 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
     batch_loss = np.full(steps_total, np.nan)
 
-    online = online_kernel(opt.method) if batch_size == 1 and FUSE_ONLINE and hasattr(opt, "method") \
-        else None
+    online = online_kernel(opt.method) if (batch_size == 1 and FUSE_ONLINE and hasattr(opt, "method")
+                                           and arithmetic == "float64") else None
     ohp = hyper
     if online is not None and "C" in hyper._fields and hyper.C == 0.0:  # vSGD's automatic C = d/10
         ohp = hyper._replace(C=n / 10.0)

@@ -14,7 +14,11 @@ Conventions (each method's module docstring has its equations and sources):
 
 * ``t`` passed to kernels is the 1-based index of the step being taken; the list API
   keeps it in ``state.t`` (steps taken).
-* Arithmetic is float64 inside every rule; float32 arrays are rounded on store.
+* Arithmetic is float64 inside every rule; float32 arrays are rounded on store. The
+  elementwise methods (all but vsgd-b, vsgd-g, smd) also compute in the arrays' own
+  dtype with ``make(name, arithmetic="storage")`` (float32 arithmetic for float32 arrays,
+  as torch.optim does; faster where float64 divisions and roots bound the kernel; CPU only
+  for now), see :mod:`adaptlr.optimizers.arithmetic`.
   CPU results are bit-identical across runs and thread counts (reductions use fixed
   chunks); the list API and ``step_flat`` on the concatenated buffer are bit-identical
   except for vsgd-g and smd, whose global sums are grouped differently.
@@ -36,14 +40,16 @@ __all__ = ["make", "names", "spec", "get", "Optimizer", "OptState", "Method",
            "NonFiniteGradientError"]
 
 
-def make(name: str, *, check_finite: bool = True, **hp) -> Optimizer:
+def make(name: str, *, check_finite: bool = True, arithmetic: str = "float64", **hp) -> Optimizer:
     """The optimizer registered as ``name`` with hyperparameters ``hp``.
 
+    ``arithmetic``: "float64" (default) or "storage" (compute in the arrays' dtype; the
+    elementwise methods only), see :mod:`adaptlr.optimizers.arithmetic`.
     Unknown names, unknown keywords and out-of-domain values raise ValueError naming
     the parameter, the value and what is allowed.
     """
     get(name)
-    return Optimizer(name, check_finite=check_finite, **hp)
+    return Optimizer(name, check_finite=check_finite, arithmetic=arithmetic, **hp)
 
 
 def _alias(method_name: str, class_name: str):
@@ -54,8 +60,8 @@ def _alias(method_name: str, class_name: str):
         "__module__": __name__,
     })
 
-    def __init__(self, *, check_finite: bool = True, **hp):
-        Optimizer.__init__(self, None, check_finite=check_finite, **hp)
+    def __init__(self, *, check_finite: bool = True, arithmetic: str = "float64", **hp):
+        Optimizer.__init__(self, None, check_finite=check_finite, arithmetic=arithmetic, **hp)
 
     cls.__init__ = __init__
     return cls

@@ -17,12 +17,16 @@ Keras/TF default lr=0.001, which changes the method; with ``lr != 1`` we apply
 the multiplier as torch does: E[dx^2] accumulates the *un-multiplied* dx.
 Hand check: the first step on g = 1 with eps=1e-6, rho=0.95 is
 -sqrt(1e-6) / sqrt(0.05 + 1e-6).
+Precision: by default in float64 whatever the storage type; torch computes float32
+parameters in float32, as ``make("adadelta", arithmetic="storage")`` does
+(:mod:`adaptlr.optimizers.arithmetic`).
 """
 from __future__ import annotations
 
 import math
 from typing import NamedTuple
 
+from .arithmetic import as_type
 from .elementwise import make_cpu_kernel
 from .hyperparams import Param
 
@@ -49,9 +53,10 @@ ALIASES = {}
 
 
 def adadelta_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    eg2 = hp.rho * s0 + (1.0 - hp.rho) * g * g
+    one = as_type(1.0, g)
+    eg2 = hp.rho * s0 + (one - hp.rho) * g * g
     dx = -(math.sqrt(s1 + hp.eps) / math.sqrt(eg2 + hp.eps)) * g
-    edx2 = hp.rho * s1 + (1.0 - hp.rho) * dx * dx
+    edx2 = hp.rho * s1 + (one - hp.rho) * dx * dx
     return x + hp.lr * dx, eg2, edx2, s2, s3, s4
 
 

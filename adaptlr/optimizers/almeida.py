@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .arithmetic import as_type
 from .elementwise import make_cpu_kernel
 from .hyperparams import Param
 
@@ -46,11 +47,12 @@ ALIASES = {"lr": "eta0"}
 
 
 def almeida_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    a = 1.0 / hp.tau
-    v = (1.0 - a) * s0 + a * g * g
+    one = as_type(1.0, g)
+    a = one / hp.tau
+    v = (one - a) * s0 + a * g * g
     eta = hp.eta0 * g * s1 / v
     if eta < 0.0:
-        eta = 0.0
+        eta = as_type(0.0, g)
     return x - eta * g, v, g, s2, s3, s4
 
 

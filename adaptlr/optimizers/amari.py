@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .arithmetic import as_type
 from .elementwise import make_cpu_kernel
 from .hyperparams import Param
 
@@ -37,8 +38,9 @@ ALIASES = {"lr": "eta0"}
 
 
 def amari_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    a = 1.0 / hp.tau
-    v = (1.0 - a) * s0 + a * g * g
+    one = as_type(1.0, g)
+    a = one / hp.tau
+    v = (one - a) * s0 + a * g * g
     return x - (hp.eta0 / v) * g, v, s1, s2, s3, s4
 
 

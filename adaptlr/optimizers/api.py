@@ -19,7 +19,8 @@ from .. import targets
 from . import validation
 from .elementwise import PARALLEL_MIN
 from .hyperparams import resolve
-from .registry import Method, get
+from .arithmetic import check_arithmetic
+from .registry import Method, get, kernels, storage_methods
 
 _EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
 _OFF1 = np.zeros(2, dtype=np.int64)
@@ -80,11 +81,17 @@ class Optimizer:
     ``check_finite`` (default True) sets whether :meth:`step` checks gradients,
     curvature, grad_sq and H·v for NaN/inf before changing anything (one extra
     compiled read pass per input); each call can override it.
+
+    ``arithmetic`` (default "float64") is the precision the rule computes in: "float64"
+    (round once when storing) or "storage" (the arrays' own dtype, as torch.optim; for
+    the elementwise methods, on the CPU), see :mod:`adaptlr.optimizers.arithmetic`.
+    ``step_flat``/``step_flat_serial`` are the kernels of that arithmetic.
     """
 
     METHOD: str | None = None
 
-    def __init__(self, name: str | None = None, *, check_finite: bool = True, **hp):
+    def __init__(self, name: str | None = None, *, check_finite: bool = True,
+                 arithmetic: str = "float64", **hp):
         name = name if name is not None else self.METHOD
         self._m: Method = get(name)
         self.hyperparameters: dict = resolve(self._m.name, self._m.params, self._m.aliases, hp)
@@ -92,13 +99,18 @@ class Optimizer:
         if not isinstance(check_finite, bool):
             raise ValueError(f"check_finite={check_finite!r}; allowed: True or False")
         self.check_finite = check_finite
+        check_arithmetic(arithmetic)
+        if arithmetic != "float64" and self._m.rule is None:
+            raise ValueError(f"arithmetic={arithmetic!r} is not available for {self._m.name} (it "
+                             f"reduces over blocks); allowed for: {', '.join(storage_methods())}")
+        self.arithmetic = arithmetic
 
     # ------------------------------------------------------------------ description
     name = property(lambda self: self._m.name)
     method = property(lambda self: self._m)
-    step_flat = property(lambda self: self._m.step_flat)
+    step_flat = property(lambda self: kernels(self._m, self.arithmetic)[0])
     #: the same kernel without prange: bit-identical, cheaper for small buffers
-    step_flat_serial = property(lambda self: self._m.step_flat_serial)
+    step_flat_serial = property(lambda self: kernels(self._m, self.arithmetic)[1])
     needs_curvature = property(lambda self: self._m.needs_curvature)
     needs_hvp = property(lambda self: self._m.needs_hvp)
     uses_grad_sq = property(lambda self: self._m.uses_grad_sq)
@@ -108,12 +120,18 @@ class Optimizer:
     slots = property(lambda self: self._m.slots)
 
     def spec(self) -> dict:
-        """JSON-able record of this optimizer (name and resolved hyperparameters)."""
-        return {"name": self.name, "hyperparameters": dict(self.hyperparameters),
-                "check_finite": self.check_finite}
+        """JSON-able record of this optimizer (name and resolved hyperparameters; the
+        arithmetic only where it is not the default, so default records are unchanged)."""
+        out = {"name": self.name, "hyperparameters": dict(self.hyperparameters),
+               "check_finite": self.check_finite}
+        if self.arithmetic != "float64":
+            out["arithmetic"] = self.arithmetic
+        return out
 
     def __repr__(self):
         hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
+        if self.arithmetic != "float64":
+            hp += (", " if hp else "") + f"arithmetic={self.arithmetic!r}"
         return f"{type(self).__name__}({self.name!r}, {hp})" if self.METHOD is None else \
             f"{type(self).__name__}({hp})"
 
@@ -179,6 +197,7 @@ class Optimizer:
     @property
     def step_cuda(self):
         """Host launcher of the CUDA twin (uniform signature, device arrays)."""
+        self._require_float64_arithmetic("the CUDA twin")
         targets.require_cuda(f"the CUDA twin of {self.name}")
         from . import cuda_launch
 
@@ -195,6 +214,11 @@ class Optimizer:
                 inner(x, g, curv, gsq, hv, st, sc, offsets, hp, t, nbatch, threads, blocks)
             return step_cuda
         return cuda_launch.blocked_launcher(*m.block_rules, m.n_slots, m.global_).step_cuda
+
+    def _require_float64_arithmetic(self, what: str) -> None:
+        if self.arithmetic != "float64":
+            raise ValueError(f"{what} of {self.name} computes in float64 only; this optimizer has "
+                             f"arithmetic={self.arithmetic!r} (allowed there: 'float64')")
 
     # ------------------------------------------------------------------ step
     def step(self, params, grads, state: OptState, curvature=None, grad_sq=None, hvp=None,
@@ -224,6 +248,8 @@ class Optimizer:
                              f"{len(state.st)}")
         if device != state.device:
             raise ValueError(f"params are on the {device} but the state lives on the {state.device}")
+        if device == "cuda":
+            self._require_float64_arithmetic("the CUDA twin")
         for k, a in enumerate(P):
             if tuple(a.shape) != state.shapes[k] or np.dtype(a.dtype) != state.dtypes[k]:
                 raise ValueError(f"params[{k}] has shape {tuple(a.shape)} and dtype {np.dtype(a.dtype)} "
@@ -289,7 +315,7 @@ class Optimizer:
         if not m.global_:
             for k, a in enumerate(args):
                 sc = state.sc[k:k + 1] if m.n_scalars else state.sc
-                kern = m.step_flat if a[0].shape[0] >= PARALLEL_MIN else m.step_flat_serial
+                kern = self.step_flat if a[0].shape[0] >= PARALLEL_MIN else self.step_flat_serial
                 kern(*a, sc, state.offsets[k], hp, t, nb)
             return
         sc = state.sc

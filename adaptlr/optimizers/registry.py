@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from . import (adadelta, adagrad, adam, almeida, amari, diag_newton, momentum, rmsprop, sgd,
                smd, vsgd)
+from .arithmetic import check_arithmetic
+from .elementwise import make_cpu_kernel
 from .hyperparams import Param
 
 
@@ -108,6 +110,7 @@ register(Method(
     step_flat_serial=vsgd.vsgd_l_step_flat_serial, rule=vsgd.vsgd_l_rule,
     needs_curvature=True, uses_grad_sq=True, kernel_hyper=vsgd.kernel_hyper,
     reference="Schaul, Zhang & LeCun 2013, Sec. 4-5, Algorithm 1",
+    extra={"make_kernels": vsgd.make_l_kernels},
 ))
 for _name, _cls, _blk, _ser, _glob in (
         ("vsgd-b", "VSGDBlock", vsgd.BLOCKED_B, vsgd.BLOCKED_B_SERIAL, False),
@@ -133,6 +136,35 @@ register(_elementwise(almeida, "Almeida", "Almeida & Langlois 1999; Schaul et al
 register(_elementwise(amari, "Amari", "Amari et al. 2000; Schaul et al. 2013, Sec. 2"))
 register(_elementwise(diag_newton, "DiagNewton", "Becker & LeCun 1988; Zeiler 2012, Eq. 6",
                       needs_curvature=True))
+
+
+_KERNELS: dict = {}
+
+
+def storage_methods() -> list[str]:
+    """The methods that compute in the arrays' dtype with ``arithmetic="storage"``: those
+    with an elementwise rule (vSGD-b/g and SMD reduce over blocks and have none)."""
+    return [n for n, m in _METHODS.items() if m.rule is not None]
+
+
+def kernels(method: Method, arithmetic: str = "float64") -> tuple:
+    """``(step_flat, step_flat_serial)`` of ``method`` computing in ``arithmetic``
+    (:mod:`adaptlr.optimizers.arithmetic`); the "storage" kernels are built on first use."""
+    if check_arithmetic(arithmetic) == "float64":
+        return method.step_flat, method.step_flat_serial
+    if method.rule is None:
+        raise ValueError(f"arithmetic={arithmetic!r} is not available for {method.name} (it "
+                         f"reduces over blocks); allowed for: {', '.join(storage_methods())}")
+    key = (method.name, arithmetic)
+    if key not in _KERNELS:
+        make = method.extra.get("make_kernels")
+        if make is not None:
+            _KERNELS[key] = make(arithmetic)
+        else:
+            _KERNELS[key] = tuple(make_cpu_kernel(method.rule, method.n_slots, parallel=par,
+                                                  prepare=method.prepare, arithmetic=arithmetic)
+                                  for par in (True, False))
+    return _KERNELS[key]
 
 
 def names() -> list[str]:

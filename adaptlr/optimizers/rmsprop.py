@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from .arithmetic import as_type
 from .elementwise import make_cpu_kernel
 from .hyperparams import Param
 
@@ -41,7 +42,7 @@ ALIASES = {"eta": "lr", "alpha": "rho"}
 
 
 def rmsprop_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    E = hp.rho * s0 + (1.0 - hp.rho) * g * g
+    E = hp.rho * s0 + (as_type(1.0, g) - hp.rho) * g * g
     return x - hp.lr * g / math.sqrt(E + hp.eps), E, s1, s2, s3, s4
 
 

@@ -11,6 +11,11 @@ steps already taken, so the first step uses eta0 exactly, as in py-optim's
 ``AnnealingSGD`` (``init_lr / (1 + num_updates * lr_decay)``) and the schedule
 of Schaul et al. 2013 (vSGD paper, Sec. 2, eta(t) = eta0 / (1 + gamma t)).
 No state.
+
+Kernel form: ``eta_t`` does not depend on the element, so :func:`sgd_prepare` computes it
+once per step in float64 (``PREPARE``, see ``elementwise.make_cpu_kernel``) and the rule
+receives it in :class:`SGDStep` (the same float64 value the rule computed per element
+before 2026-12-03; with ``arithmetic="storage"`` it is rounded to the storage type once).
 """
 from __future__ import annotations
 
@@ -39,14 +44,23 @@ PARAMS = (
 ALIASES = {"lr": "eta0"}
 
 
-def sgd_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hp, t, nb):
-    eta = hp.eta0 / (1.0 + hp.gamma * (t - 1))
-    return x - eta * g, s0, s1, s2, s3, s4
+class SGDStep(NamedTuple):
+    """What the rule needs at step t: the annealed rate (computed once per step)."""
+    eta: float
+
+
+def sgd_prepare(hp, t):
+    return SGDStep(hp.eta0 / (1.0 + hp.gamma * (t - 1)))
+
+
+def sgd_rule(x, g, c, q, hv, s0, s1, s2, s3, s4, hq, t, nb):
+    return x - hq.eta * g, s0, s1, s2, s3, s4
 
 
 #: the rule leaves x and the state as they are when g = 0 (x - eta_t * 0 = x), so the fused
 #: online step may skip the weights whose input is zero (``adaptlr.mlp.online_step``)
 ZERO_GRAD_IDENTITY = True
 RULE = sgd_rule
-step_flat = make_cpu_kernel(sgd_rule, N_SLOTS)
-step_flat_serial = make_cpu_kernel(sgd_rule, N_SLOTS, parallel=False)
+PREPARE = sgd_prepare
+step_flat = make_cpu_kernel(sgd_rule, N_SLOTS, prepare=sgd_prepare)
+step_flat_serial = make_cpu_kernel(sgd_rule, N_SLOTS, parallel=False, prepare=sgd_prepare)

@@ -83,6 +83,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from .. import targets
+from .arithmetic import as_type
 from .blocked import make_blocked
 from .elementwise import make_cpu_kernel, stable_identity
 from .hyperparams import Param
@@ -120,6 +121,8 @@ def kernel_hyper(values: dict) -> VSGDHyper:
 # ----------------------------------------------------------------------------- vsgd-l
 
 def vsgd_l_rule(x, g, c, q, hv, G, V, H, TAU, ETA, hp, t, nb):
+    one = as_type(1.0, g)
+    zero = as_type(0.0, g)
     hs = abs(c)
     if hs < hp.eps:
         hs = hp.eps
@@ -132,21 +135,21 @@ def vsgd_l_rule(x, g, c, q, hv, G, V, H, TAU, ETA, hp, t, nb):
             V = hp.C * V / hp.n0
             H = (hp.C_h if hp.C_h > 0.0 else hp.C) * H / hp.n0   # C resolved by the wrapper
             TAU = hp.tau0
-        return x, G, V, H, TAU, 0.0
-    a = 1.0 / TAU
-    G = (1.0 - a) * G + a * g
-    V = (1.0 - a) * V + a * q
-    H = (1.0 - a) * H + a * hs
+        return x, G, V, H, TAU, zero
+    a = one / TAU
+    G = (one - a) * G + a * g
+    V = (one - a) * V + a * q
+    H = (one - a) * H + a * hs
     g2 = G * G
     if nb > 1:
-        den = V / nb + (nb - 1.0) / nb * g2
+        den = V / nb + (nb - one) / nb * g2
     else:
         den = V
-    r = g2 / den if den > 0.0 else 0.0
+    r = g2 / den if den > 0.0 else zero
     eta = r / H
-    TAU = (1.0 - r) * TAU + 1.0
+    TAU = (one - r) * TAU + one
     if TAU < 1.0:
-        TAU = 1.0
+        TAU = one
     return x - eta * g, G, V, H, TAU, eta
 
 
@@ -182,6 +185,19 @@ def _make_vsgd_l_step_flat(inner, jit: bool):
 vsgd_l_step_flat = _make_vsgd_l_step_flat(_vsgd_l_inner, jit=False)
 _vsgd_l_inner_serial = make_cpu_kernel(vsgd_l_rule, 5, parallel=False)
 vsgd_l_step_flat_serial = _make_vsgd_l_step_flat(_vsgd_l_inner_serial, jit=True)
+
+
+def make_l_kernels(arithmetic: str) -> tuple:
+    """vSGD-l's ``(step_flat, step_flat_serial)`` computing in ``arithmetic``
+    (:mod:`adaptlr.optimizers.arithmetic`; the registry builds them on first use)."""
+    out = []
+    for parallel in (True, False):
+        inner = make_cpu_kernel(vsgd_l_rule, 5, parallel=parallel, arithmetic=arithmetic)
+        flat = _make_vsgd_l_step_flat(inner, jit=not parallel)
+        if hasattr(inner, "storage_loop"):
+            flat.storage_loop = inner.storage_loop     # for inspection (tests)
+        out.append(flat)
+    return tuple(out)
 
 # ------------------------------------------------------------------------ vsgd-b / g
 
