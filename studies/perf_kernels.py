@@ -8,6 +8,8 @@ process and run:
 
 * ``kernel``: the raw flat kernel ``opt.step_flat(x, g, curv, gsq, hv, st, sc, offsets, hp,
   t, nbatch)`` (docs/architecture.md) on one block ``offsets = [0, n]``;
+* ``kernel_storage``: the same with ``arithmetic="storage"`` (float32 arithmetic; the
+  elementwise methods only);
 * ``api`` / ``api_checked``: the Python API ``opt.step([x], [g], state, ...,
   check_finite=False / True)``; the difference is the cost of the non-finite check;
 * ``copy_numba``, ``triad_numba``, ``copy_numpy``: the machine's bandwidth
@@ -181,6 +183,9 @@ def measure(method: str, n: int, repeats: int, seed: int = 0, with_torch: bool =
     d = inputs(opt, n, dtype, seed)
     kernel = _kernel_fn(opt, d, dtype)
     fns["kernel"] = kernel
+    if method in optimizers.registry.storage_methods():
+        # the same kernel computing in float32 (make(method, arithmetic="storage"))
+        fns["kernel_storage"] = _kernel_fn(optimizers.make(method, arithmetic="storage"), d, dtype)
     fns["api"] = _api_fn(opt, d, check=False)
     fns["api_checked"] = _api_fn(opt, d, check=True)
     paths = {"torch": None, "torch_adam": None}

@@ -91,6 +91,9 @@ ORIENTATION = {
 TARGETS = {
     "target_kernel_ge_torch_adam": "kernel GB/s >= torch fused Adam GB/s (every method, each size)",
     "target_kernel_5x_torch": "kernel >= 5x torch's own path (AdaDelta and RMSprop)",
+    "target_kernel_storage_ge_torch_adam": "kernel GB/s with arithmetic='storage' (float32 "
+                                           "arithmetic) >= torch fused Adam GB/s (the "
+                                           "elementwise methods, each size)",
     "target_mlp_1p5x_torch": "MNIST epoch >= 1.5x PyTorch's speed (AdaDelta, batch 100)",
     "target_mlp_within_1p4x_bound": "MNIST epoch <= 1.4x the GEMM lower bound (AdaDelta)",
     "target_b1_5x_torch": "batch-1 samples/s >= 5x PyTorch (SGD)",
@@ -173,7 +176,8 @@ def _kernels(spec: dict, notes: list) -> dict:
         "copy_gbps", "triad_gbps", "numpy_copy_gbps", "fraction_of_copy", "torch_step_time",
         "torch_gbps", "torch_adam_gbps", "speedup_vs_torch", "ratio_vs_torch_adam",
         "fastmath_step_time", "fastmath_gbps", "fastmath_speedup",
-        "target_ge_torch_adam", "target_5x_torch")}
+        "storage_step_time", "storage_gbps", "storage_ratio_vs_torch_adam",
+        "target_ge_torch_adam", "target_5x_torch", "target_storage_ge_torch_adam")}
     must = passes = 0
     torch_path = -1
     finite = 1
@@ -206,6 +210,11 @@ def _kernels(spec: dict, notes: list) -> dict:
         v["target_ge_torch_adam"][i] = _cmp(v["gbps"][i], v["torch_adam_gbps"][i])
         if method in ("adadelta", "rmsprop"):
             v["target_5x_torch"][i] = _cmp(v["speedup_vs_torch"][i], 5.0)
+        if "kernel_storage" in med:
+            v["storage_step_time"][i] = med["kernel_storage"]
+            v["storage_gbps"][i] = B / med["kernel_storage"] / 1e9
+            v["storage_ratio_vs_torch_adam"][i] = v["storage_gbps"][i] / v["torch_adam_gbps"][i]
+            v["target_storage_ge_torch_adam"][i] = _cmp(v["storage_gbps"][i], v["torch_adam_gbps"][i])
     if perf_torch.torch_module() is None:
         notes.append("torch is not installed: torch references are NaN")
     elif method not in perf_torch.TORCH_METHODS:
@@ -246,7 +255,8 @@ def _mnist(n_samples: int):
 
 
 def _median(a) -> float:
-    """Median of the finite values of ``a`` (inf counts as finite here); NaN if none."""
+    """Median of the non-NaN values of ``a``; NaN if none (``np.nanmedian`` without its
+    All-NaN RuntimeWarning: a method without a PyTorch path has all-NaN references)."""
     a = np.asarray(a, dtype=float)
     a = a[~np.isnan(a)]
     return float(np.median(a)) if a.size else float("nan")
@@ -266,6 +276,9 @@ def _mlp(spec: dict, notes: list) -> dict:
     from . import perf_isolated, perf_mlp, perf_torch
 
     p = spec["problem_params"]
+    if isinstance(p["rounds"], bool) or int(p["rounds"]) != p["rounds"] or int(p["rounds"]) < 1:
+        raise ValueError(f"performance problem parameter rounds={p['rounds']!r}; allowed: an "
+                         "integer >= 1")
     method = spec["optimizer"]
     sizes = [int(s) for s in p["layers"]]
     B = int(p["batch_size"])
@@ -498,6 +511,20 @@ VARIABLES = {
                              "description": "bytes / fast-math step time"},
     "kernel_fastmath_speedup": {"long_name": "fast-math speed-up", "units": "1",
                                 "description": "kernel_step_time / kernel_fastmath_step_time"},
+    "kernel_storage_step_time": {"long_name": "kernel step time, arithmetic='storage'",
+                                 "units": "s",
+                                 "description": "median raw step_flat of make(method, "
+                                                "arithmetic='storage'): float32 arithmetic; "
+                                                "NaN for the blocked methods (no such kernel)"},
+    "kernel_storage_gbps": {"long_name": "effective bandwidth, arithmetic='storage'",
+                            "units": "GB/s", "description": "bytes / storage step time"},
+    "kernel_storage_ratio_vs_torch_adam": {"long_name": "storage GB/s ratio vs torch fused Adam",
+                                           "units": "1",
+                                           "description": "kernel_storage_gbps / "
+                                                          "kernel_torch_adam_gbps"},
+    "target_kernel_storage_ge_torch_adam": {"long_name": "target: arithmetic='storage' >= torch "
+                                                         "fused Adam GB/s", "units": "1",
+                                            "description": "1 pass, 0 fail, NaN not evaluated"},
     "kernel_state_finite": {"long_name": "state stayed finite", "units": "1",
                             "description": "1 if x and the state were finite after timing"},
     "target_kernel_ge_torch_adam": {"long_name": "target: >= torch fused Adam GB/s", "units": "1",
@@ -689,9 +716,12 @@ def report_markdown(ds) -> str:
         lines += ["## Optimizer kernels (issue 2): medians, same-trial limits", ""]
         lines += ["Orientation from the issue (2 threads, 10M float32): " +
                   "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()), ""]
-        lines += ["| method | n | GB/s | fast-math GB/s | copy | triad | NumPy copy | torch own "
-                  "(path) | torch fused Adam | x torch | / Adam | check cost | >= Adam | 5x torch |",
-                  "|" + "---|" * 14]
+        lines += ["`storage`: the same kernel with `arithmetic=\"storage\"` (float32 arithmetic, "
+                  "as torch computes; the elementwise methods), same rounds.", ""]
+        lines += ["| method | n | GB/s | storage GB/s | fast-math GB/s | copy | triad | NumPy copy | "
+                  "torch own (path) | torch fused Adam | x torch | / Adam | storage / Adam | "
+                  "check cost | >= Adam | storage >= Adam | 5x torch |",
+                  "|" + "---|" * 17]
         paths = {-1: "-", 0: "for-loop", 1: "foreach", 2: "fused"}
         for meth in methods:
             s = _sel(ds, "kernels", meth)
@@ -705,14 +735,17 @@ def report_markdown(ds) -> str:
                 tp = paths.get(int(tp) if np.isfinite(tp) else -1, "?")
                 lines.append(
                     f"| {meth} | {int(n):,} | {_f(s['kernel_gbps'].values[i])} | "
+                    f"{_f(_get(s, 'kernel_storage_gbps', i))} | "
                     f"{_f(s['kernel_fastmath_gbps'].values[i])} | {_f(s['kernel_copy_gbps'].values[i])} | "
                     f"{_f(s['kernel_triad_gbps'].values[i])} | {_f(s['kernel_numpy_copy_gbps'].values[i])} | "
                     f"{_f(s['kernel_torch_gbps'].values[i])} ({tp}) | "
                     f"{_f(s['kernel_torch_adam_gbps'].values[i])} | "
                     f"{_f(s['kernel_speedup_vs_torch'].values[i], 2)} | "
                     f"{_f(s['kernel_ratio_vs_torch_adam'].values[i], 2)} | "
+                    f"{_f(_get(s, 'kernel_storage_ratio_vs_torch_adam', i), 2)} | "
                     f"{_f(s['kernel_check_finite_cost'].values[i], 2)} | "
                     f"{_pf(s['target_kernel_ge_torch_adam'].values[i])} | "
+                    f"{_pf(_get(s, 'target_kernel_storage_ge_torch_adam', i))} | "
                     f"{_pf(s['target_kernel_5x_torch'].values[i])} |")
         lines.append("")
     if "mlp_epoch_time" in ds:
@@ -927,6 +960,8 @@ DESCRIPTION = (
     "per-round ratios (the other methods: 1 round); one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
     "Orientation from the issue (2 threads, 10M float32): " +
     "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()) + ". "
+    "The elementwise methods' kernels are also timed with arithmetic='storage' (float32 "
+    "arithmetic, as torch computes) in the same rounds. "
     "Choices: bytes per element are what the equations must read and write once (no "
     "write-allocate traffic, as STREAM); vSGD timed in its minibatch form (gsq given, "
     "nbatch 100); gradient sign alternates between timed steps; 20 untimed warm-up steps; "

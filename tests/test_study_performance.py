@@ -95,6 +95,12 @@ def test_flags_are_nan_when_not_evaluable():
     assert np.isnan(performance._cmp(float("nan"), 1.0))
 
 
+def test_rounds_below_one_is_a_clear_error():
+    spec = {"problem_params": {**performance.MLP_FULL, "rounds": 0}, "optimizer": "sgd", "seed": 0}
+    with pytest.raises(ValueError, match="rounds=0; allowed: an integer >= 1"):
+        performance._mlp(spec, [])
+
+
 def test_unknown_section_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown performance section 'disk'.*allowed"):
         performance.trial({"problem_params": {"section": "disk"}, "optimizer": "sgd", "seed": 0})
@@ -199,6 +205,12 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert set(np.unique(ad["target_kernel_5x_torch"].values)) <= {0.0, 1.0}
     assert np.isnan(vl["target_kernel_5x_torch"].values).all()
     assert set(np.unique(k["target_kernel_ge_torch_adam"].values)) <= {0.0, 1.0}
+    # arithmetic="storage" (both methods have it): timed in the same rounds
+    sv = k["kernel_storage_gbps"].values
+    assert np.all(np.isfinite(sv)) and np.all(sv > 0), sv
+    np.testing.assert_allclose(k["kernel_storage_ratio_vs_torch_adam"].values,
+                               sv / k["kernel_torch_adam_gbps"].values)
+    assert set(np.unique(k["target_kernel_storage_ge_torch_adam"].values)) <= {0.0, 1.0}
     # MLP
     m = ds.sel(problem="mlp").isel(seed=0)
     for var in ("mlp_gemm_bound_time", "mlp_epoch_time_upper"):
