@@ -319,6 +319,19 @@ def test_sigterm_closes_the_cluster_and_keeps_finished_trials(snapshot, tmp_path
         xr.load_dataset(store.trial_path(out, k))
 
 
+def _scheduler_address(sched_file, deadline):
+    """The scheduler's address once its file is complete. The scheduler creates the
+    file before it writes the JSON, so its existence alone is not enough (a read in
+    between gave ``JSONDecodeError: Expecting value``)."""
+    while True:
+        try:
+            return json.loads(sched_file.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_external_scheduler_and_two_workers(snapshot, tmp_path):
     sched_file = tmp_path / "scheduler.json"
     env = _env(snapshot, DASK_DISTRIBUTED__WORKER__DAEMON="False")
@@ -328,10 +341,7 @@ def test_external_scheduler_and_two_workers(snapshot, tmp_path):
             ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(sched_file)], cwd=tmp_path, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 60
-        while not sched_file.exists() and time.time() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
+        address = _scheduler_address(sched_file, deadline=time.time() + 60)
         for _ in range(2):
             procs.append(subprocess.Popen(
                 ["dask", "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
