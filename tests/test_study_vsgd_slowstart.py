@@ -161,3 +161,43 @@ def test_slowstart_critical_rule_of_thumb_analysis():
     ds["status"][0, 2, 1:] = "missing"
     assert R.rule_rows(ds)[2] == ("| XOR-5 | 50 | 5 | not determined | | only 9 of 12 trials "
                                   "stored |")
+
+
+def test_slowstart_critical_runs_that_did_not_move_count_as_stable_in_the_second_table():
+    import xarray as xr
+
+    from studies import vsgd_slowstart_critical_report as R
+
+    C = [1.0, 100.0, 1e4]
+    # d = 50 (d/10 = 5). C=1: 2 of 4 runs blew up (loss 2.0); C=100: all learned;
+    # C=1e4: 2 of 4 runs ended a hair above the initial 0.7 (0.7005, 0.7069: within 1%),
+    # one ended 2% above (0.714: moved, still unstable), one learned a little.
+    loss = np.zeros((3, 4, 2))
+    loss[..., 0] = 0.7
+    loss[..., 1] = [[2.0, 2.0, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1], [0.7005, 0.7069, 0.714, 0.69]]
+    unstable = (loss[..., 1] > loss[..., 0]).astype(float)
+    status = np.full((1, 3, 4), "ok", dtype="<U8")
+    status[0, 0, 0] = "diverged"   # a diverged run is never reclassified, whatever its loss
+    loss[0, 0, 1] = 0.7001
+    unstable[0, 0] = 1.0
+    ds = xr.Dataset(
+        {"unstable": (("problem", "setting", "seed"), unstable[None]),
+         "status": (("problem", "setting", "seed"), status),
+         "n_params": (("problem", "setting", "seed"), np.full((1, 3, 4), 50.0)),
+         "train_loss": (("problem", "setting", "seed", "epoch"), loss[None])},
+        coords={"problem": ["XOR-5"], "setting": [f"vsgd-l(C={c})" for c in C],
+                "C": ("setting", C), "optimizer": ("setting", ["vsgd-l"] * 3)})
+    flat = R.did_not_move(ds)
+    assert flat[0].tolist() == [[False] * 4, [False] * 4, [True, True, False, False]]
+    # the study's rule: C=1e4 has 3 of 4 unstable -> above the grid
+    assert R.rule_rows(ds)[2].startswith("| XOR-5 | 50 | 5 | above the grid |")
+    # without the two flat runs C=1e4 has 1 of 4 (25%) unstable: still above the grid
+    assert R.moved_rows(ds)[2] == "| XOR-5 | 5 | above the grid | > 2e+03 | 1e+04: 2 |"
+    # the moved run learned after all: 1e4 now has no unstable run -> critical C = 100
+    ds["unstable"][0, 2, 2] = 0.0
+    ds["train_loss"][0, 2, 2, 1] = 0.1
+    assert R.moved_rows(ds)[2] == "| XOR-5 | 5 | 100 | 20 | 1e+04: 2 |"
+    assert R.rule_rows(ds)[2].startswith("| XOR-5 | 50 | 5 | above the grid |")
+    # a part run: not determined
+    ds["status"][0, 1, 3] = "missing"
+    assert R.moved_rows(ds)[2] == "| XOR-5 | 5 | not determined | | 1e+04: 2 |"
