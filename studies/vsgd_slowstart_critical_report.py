@@ -31,28 +31,36 @@ NO_LEARNING = 0.95
 NOT_MOVED = 0.01
 
 
+def _verdict(ds, p: str, d: float, crit: float, top: float) -> tuple[str, str, str]:
+    """(critical C, critical C / (d/10), note) cells of problem ``p``: 'not determined' for
+    a problem with trials not stored (a part run, failed trials; the fractions of the
+    missing cells are unknown), 'above the grid' when every grid C is unstable, censored
+    at the top of the grid."""
+    st = ds["status"].sel(problem=p).values.astype(str)
+    stored = int(np.isin(st, ("ok", "diverged")).sum())
+    if stored < st.size:
+        return "not determined", "", f"only {stored} of {st.size} trials stored"
+    if not np.isfinite(crit):
+        return ("above the grid", f"> {top / (d / 10):.3g}",
+                "every grid C has >= 10% unstable runs")
+    return (f"{crit:.3g}", f"{crit / (d / 10):.3g}",
+            "at the top of the grid (censored)" if crit == top else "")
+
+
+def _cell(text: str) -> str:
+    """A Markdown cell's inside: `` text `` (an empty cell is one space)."""
+    return f" {text} " if text else " "
+
+
 def rule_rows(ds) -> list[str]:
-    """Markdown rows: d, d/10, critical C, ratio, censoring, per problem; a problem with
-    trials not stored (a part run, failed trials) is 'not determined'."""
+    """Markdown rows: d, d/10, critical C, ratio, censoring, per problem (:func:`_verdict`)."""
     top = float(np.nanmax(ds["C"].values.astype(float)))
     rows = ["| problem | d | d/10 | critical C | critical C / (d/10) | note |",
             "|---|---|---|---|---|---|"]
     for p, (d, crit, _) in critical_c(ds).items():
-        if not np.isfinite(d):
-            continue
-        st = ds["status"].sel(problem=p).values.astype(str)
-        stored = int(np.isin(st, ("ok", "diverged")).sum())
-        if stored < st.size:    # a part run: the fractions of the missing cells are unknown
-            rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | not determined | | only {stored} "
-                        f"of {st.size} trials stored |")
-            continue
-        if not np.isfinite(crit):
-            rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | above the grid | > {top / (d / 10):.3g} "
-                        "| every grid C has >= 10% unstable runs |")
-            continue
-        note = "at the top of the grid (censored)" if crit == top else ""
-        rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | {crit:.3g} | {crit / (d / 10):.3g} | "
-                    f"{note} |")
+        if np.isfinite(d):
+            crit_cell, ratio, note = _verdict(ds, p, d, crit, top)
+            rows.append(f"| {p} | {d:.0f} | {d / 10:.4g} | {crit_cell} |{_cell(ratio)}| {note} |")
     return rows
 
 
@@ -84,16 +92,10 @@ def moved_rows(ds) -> list[str]:
     for p, (d, crit, _) in critical_c(moved).items():
         if not np.isfinite(d):
             continue
-        st = ds["status"].sel(problem=p).values.astype(str)
         counts = flat[pi[p]].sum(axis=1)
         re = ", ".join(f"{C[k]:.3g}: {int(counts[k])}" for k in order if counts[k]) or "none"
-        if np.isin(st, ("ok", "diverged")).sum() < st.size:
-            rows.append(f"| {p} | {d / 10:.4g} | not determined | | {re} |")
-        elif not np.isfinite(crit):
-            rows.append(f"| {p} | {d / 10:.4g} | above the grid | > {top / (d / 10):.3g} | "
-                        f"{re} |")
-        else:
-            rows.append(f"| {p} | {d / 10:.4g} | {crit:.3g} | {crit / (d / 10):.3g} | {re} |")
+        crit_cell, ratio, _ = _verdict(ds, p, d, crit, top)
+        rows.append(f"| {p} | {d / 10:.4g} | {crit_cell} |{_cell(ratio)}| {re} |")
     return rows
 
 
