@@ -3,7 +3,8 @@ impact [NAME ...] | summary``.
 
 Errors in what the user asked for (unknown study, optimizer or hyperparameter, an empty
 grid, an unreachable scheduler, an output directory that is not writable, no stored
-results) print one ``error: ...`` line naming the value and what is allowed, and exit
+results, an ``OPENBLAS_CORETYPE`` this CPU cannot run: :mod:`studies.blas_host`) print one
+``error: ...`` line naming the value and what is allowed, and exit
 with status 2; no traceback. Interrupting with Ctrl-C exits with 130, SIGTERM with 143
 (either way the local Dask cluster is closed first, its workers with it); finished trials
 are kept. A stop that arrives while a result file is being written is raised once the file
@@ -346,6 +347,7 @@ def main(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from .blas_host import HostBlasError, check_environment
     from .registry import UnknownStudyError
     from .runner import SchedulerError
     from .store import LedgerError, OutputDirError
@@ -355,8 +357,9 @@ def _main(argv=None) -> int:
     except Exception:  # pragma: no cover
         CudaUnavailableError = RuntimeError  # noqa: N806
     expected = (SpecError, UnknownStudyError, SchedulerError, OutputDirError,
-                CudaUnavailableError, FileNotFoundError, LedgerError)
+                CudaUnavailableError, FileNotFoundError, LedgerError, HostBlasError)
     try:
+        check_environment()   # before any matrix product: a wrong kernel set is a SIGILL
         if args.command == "list":
             return _cmd_list()
         if args.command == "run":

@@ -253,6 +253,21 @@ def current_blas_kernels() -> frozenset | None:
     return blas_kernels(json.dumps(environment()))
 
 
+def _other_kernels(there: frozenset, here: frozenset) -> str:
+    """Why a trial computed with OpenBLAS kernels ``there`` is left out of a sampled
+    verify run with ``here``, and where it can be verified (:mod:`studies.blas_host`:
+    a CPU without AVX-512 cannot run the SkylakeX kernels at all)."""
+    from .blas_host import unrunnable
+
+    k = sorted(there)[0]
+    why = (f"computed with OpenBLAS kernels {sorted(there)}, this process has {sorted(here)}: "
+           "its bits cannot agree here")
+    host = unrunnable(k)
+    if host is not None:
+        return f"{why}; {host}: verify it on a CPU that has them, with OPENBLAS_CORETYPE={k}"
+    return f"{why} (OPENBLAS_CORETYPE={k} verifies it)"
+
+
 def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
                   ) -> dict[str, tuple[list[str], list[str]]]:
     """``{stratum: (sampled current keys, the others)}`` of ``cands`` = ``{current key:
@@ -331,9 +346,7 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
         for new, old in list(todo.items()):
             there = blas_kernels(specs[old][2])
             if here is not None and there is not None and there != here:
-                res["left"].append((old, f"computed with OpenBLAS kernels {sorted(there)}, this "
-                                         f"process has {sorted(here)}: its bits cannot agree here "
-                                         f"(OPENBLAS_CORETYPE={sorted(there)[0]} verifies it)"))
+                res["left"].append((old, _other_kernels(there, here)))
                 del todo[new]
         strata = sample_strata({new: (stratum(*specs[old]), walls[old])
                                 for new, old in todo.items()}, sample)
