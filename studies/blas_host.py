@@ -11,7 +11,9 @@ numpy as np; a = np.ones((200, 200), np.float32); a @ a"`` exits 132, and thread
 still reports ``SkylakeX`` before that. In a study run the Dask workers would die one
 after the other. So the CLI checks first (:func:`check_environment`) and refuses with an
 error that names the value, the CPU features it needs and the kernel sets this CPU can
-run; ``rekey`` says the same of the trials it leaves out (:func:`unrunnable`).
+run; ``rekey`` says the same of the trials it leaves out (:func:`unrunnable`), and a
+trial on a worker of another host (an external Dask cluster) fails with the same message
+instead of killing its worker (``studies.runner.execute``).
 
 The table holds the instruction sets each named kernel set needs at the least (the
 x86-64 kernel sets of OpenBLAS's ``DYNAMIC_ARCH`` builds that the wheels of NumPy and
@@ -22,6 +24,7 @@ unset variable: no check, nothing refused.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 AVX512 = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
@@ -54,8 +57,10 @@ def parse_flags(cpuinfo: str) -> frozenset | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset | None:
-    """This CPU's flags (:func:`parse_flags` of ``/proc/cpuinfo``), None where unreadable."""
+    """This CPU's flags (:func:`parse_flags` of ``/proc/cpuinfo``, read once per process),
+    None where unreadable."""
     try:
         with open("/proc/cpuinfo") as f:
             return parse_flags(f.read())

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
+from .blas_host import check_environment
 from .expand import code_version, expand, keyed
 from .provenance import THREAD_VARS, environment
 from .spec import Study
@@ -80,6 +81,9 @@ def execute(trial, key: str, spec: dict, code: dict) -> dict:
     record = {"key": key, "spec": spec, "code": code, "vars": {}, "diverged": False,
               "diverged_step": -1, "worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
+        # a worker on another host may have a kernel set it cannot run (studies.blas_host):
+        # a failed trial that says so, not a worker killed by SIGILL
+        check_environment()
         variables, diverged, step, message = _normalise(trial(dict(spec)))
         record.update(vars=variables, diverged=diverged, diverged_step=step, message=message,
                       status="diverged" if diverged else "ok")

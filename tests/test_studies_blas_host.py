@@ -122,3 +122,19 @@ def test_skylakex_sigill_exactly_where_the_table_says():
         assert out.returncode == -signal.SIGILL, (out.returncode, out.stderr[-500:])
     else:
         assert out.returncode == 0 and out.stdout.strip() == "64.0", out.stderr[-500:]
+
+
+def test_trial_on_a_worker_that_cannot_run_the_kernels_fails_with_the_reason(monkeypatch):
+    """A worker of another host (external cluster) with such a setting: the trial is stored
+    as failed with the reason, and the trial function never runs (no SIGILL)."""
+    from studies import runner
+
+    ran = []
+    monkeypatch.setattr(blas_host, "cpu_flags", lambda: flags(ZEN3))
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "SkylakeX")
+    rec = runner.execute(lambda spec: ran.append(spec) or {}, "k", {"seed": 0}, {})
+    assert rec["status"] == "failed" and not ran
+    assert rec["message"].startswith("HostBlasError: OPENBLAS_CORETYPE='SkylakeX'")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    rec = runner.execute(lambda spec: ran.append(spec) or {"loss": 1.0}, "k", {"seed": 0}, {})
+    assert ran and "HostBlasError" not in str(rec.get("message", ""))
