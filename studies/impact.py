@@ -18,7 +18,12 @@ included) would no longer read, and what that costs:
   cost (it recomputes them);
 * ``sample_hours``: the core-hours of ``rekey --verify --sample 1`` over the rekeyed
   trials (the least stored wall time of each stratum, :func:`studies.rekey.stratum`),
-  the cheap check for a change meant to keep every bit (evidence, not a per-trial proof).
+  the cheap check for a change meant to keep every bit (evidence, not a per-trial proof);
+* ``not_here``: how many rekeyed trials were computed with OpenBLAS kernels this CPU
+  cannot run (:mod:`studies.blas_host`: SkylakeX without AVX-512), so that no
+  ``rekey --verify`` on this host can carry them: they need another host, or recomputing
+  (a trial that records no environment, as the ADADELTA ones of 2026-11-23, is not
+  counted: its kernels are not known).
 
 Measured with it (2026-12-02): any change to a shared ``adaptlr/`` file rekeys every stored
 trial; the redo hours are those of the partial studies only.
@@ -41,21 +46,39 @@ def _wall_hours(files: list[Path]) -> float:
     return sum(w for w in map(wall_time, files) if w is not None) / 3600.0
 
 
-def _sample_hours(files: list[Path], k: int = 1) -> float:
-    """Core-hours of recomputing the ``k`` cheapest stored trials of each stratum of
-    ``files`` (what ``rekey --verify --sample k`` computes)."""
-    from .rekey import sample_strata, stored_facts, stratum
+def _facts(files: list[Path]) -> dict:
+    """``{file: (spec, status, environment, wall time)}`` of the readable ``files``."""
+    from .rekey import stored_facts
 
-    cands = {}
+    out = {}
     for f in files:
         try:
-            spec, status, env, wall = stored_facts(f)
+            out[str(f)] = stored_facts(f)
         except (OSError, AttributeError, ValueError):
             continue
-        if status != "failed":
-            cands[str(f)] = (stratum(spec, status, env), wall)
+    return out
+
+
+def _sample_hours(files: list[Path], k: int = 1, facts: dict | None = None) -> float:
+    """Core-hours of recomputing the ``k`` cheapest stored trials of each stratum of
+    ``files`` (what ``rekey --verify --sample k`` computes)."""
+    from .rekey import sample_strata, stratum
+
+    facts = _facts(files) if facts is None else facts
+    cands = {f: (stratum(spec, status, env), wall)
+             for f, (spec, status, env, wall) in facts.items() if status != "failed"}
     return sum(cands[key][1] or 0.0 for sample, _ in sample_strata(cands, k).values()
                for key in sample) / 3600.0
+
+
+def _not_here(files: list[Path], facts: dict | None = None) -> int:
+    """How many of ``files`` record OpenBLAS kernels this CPU cannot run."""
+    from .blas_host import unrunnable
+    from .rekey import blas_kernels
+
+    facts = _facts(files) if facts is None else facts
+    return sum(1 for _, _, env, _ in facts.values()
+               if any(unrunnable(k) is not None for k in blas_kernels(env) or ()))
 
 
 def _state(out: Path, st) -> str:
@@ -88,9 +111,11 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
     _, old, kept, _ = stale(st.name, out)
     hours = _wall_hours(old)
     state = _state(out, st)
+    facts = _facts(old)
     return {"study": st.name, "stored": kept + len(old), "rekeyed": len(old), "rekeyed_hours": hours,
             "state": state, "redo_hours": hours if state != "complete" else 0.0,
-            "sample_hours": _sample_hours(old)}
+            "sample_hours": _sample_hours(old, facts=facts),
+            "not_here": _not_here(old, facts=facts)}
 
 
 def impact(names=None, results_dir: Path | None = None) -> list[dict]:
@@ -103,15 +128,17 @@ def impact(names=None, results_dir: Path | None = None) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Markdown table of :func:`impact`'s rows, with the totals."""
     lines = ["| study | stored trials | rekeyed by the current code | their core-h | "
-             "stored Dataset | core-h to redo | core-h of `rekey --verify --sample 1` |",
-             "|---|---|---|---|---|---|---|"]
+             "stored Dataset | core-h to redo | core-h of `rekey --verify --sample 1` | "
+             "rekeyed with kernels this CPU cannot run |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['study']} | {r['stored']} | {r['rekeyed']} | "
                      f"{r['rekeyed_hours']:.2f} | {r['state']} | {r['redo_hours']:.2f} | "
-                     f"{r['sample_hours']:.2f} |")
+                     f"{r['sample_hours']:.2f} | {r['not_here']} |")
     lines.append(f"| total | {sum(r['stored'] for r in rows)} | "
                  f"{sum(r['rekeyed'] for r in rows)} | "
                  f"{sum(r['rekeyed_hours'] for r in rows):.2f} | | "
                  f"{sum(r['redo_hours'] for r in rows):.2f} | "
-                 f"{sum(r['sample_hours'] for r in rows):.2f} |")
+                 f"{sum(r['sample_hours'] for r in rows):.2f} | "
+                 f"{sum(r['not_here'] for r in rows)} |")
     return "\n".join(lines)

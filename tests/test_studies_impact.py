@@ -32,7 +32,7 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
     r = study_impact("selftest", tmp_path)
     assert r == {"study": "selftest", "stored": n, "rekeyed": 0, "rekeyed_hours": 0.0,
                  "state": "complete" if full else "partial", "redo_hours": 0.0,
-                 "sample_hours": 0.0}
+                 "sample_hours": 0.0, "not_here": 0}
     _older_copy(out, 2.5)
     r = study_impact("selftest", tmp_path)
     assert r["stored"] == n + 1 and r["rekeyed"] == 1
@@ -48,7 +48,7 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
 def test_studies_without_results_and_the_totals(tmp_path):
     rows = impact(["selftest", "vsgd-tables"], tmp_path)
     assert [r["stored"] for r in rows] == [0, 0] and {r["state"] for r in rows} == {"none"}
-    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 | 0.00 |"
+    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 | 0.00 | 0 |"
 
 
 def test_sample_hours_take_the_cheapest_trial_of_each_stratum(tmp_path):
@@ -79,3 +79,24 @@ def test_sample_hours_take_the_cheapest_trial_of_each_stratum(tmp_path):
 def test_unknown_study_is_a_usage_error(tmp_path, capsys):
     assert main(["impact", "no-such-study", "--results", str(tmp_path)]) == 2
     assert "no-such-study" in capsys.readouterr().err
+
+
+def test_counts_rekeyed_trials_whose_kernels_this_cpu_cannot_run(tmp_path, monkeypatch):
+    """A rekeyed trial recorded with OpenBLAS's SkylakeX kernels counts as not verifiable
+    here on a CPU without AVX-512, and does not on one with it (studies.blas_host)."""
+    import json
+
+    from studies import blas_host
+
+    out = tmp_path / "selftest"
+    api.run("selftest", out=out, workers=0, progress=False, seeds=[0], only=["sgd"])
+    older = _older_copy(out, 1.0)
+    with netCDF4.Dataset(older, "a") as nc:
+        env = json.loads(str(nc.getncattr("environment")))
+        env["blas"] = [{"architecture": "SkylakeX", "internal_api": "openblas"}]
+        nc.setncattr("environment", json.dumps(env))
+    no512 = frozenset({"avx", "avx2", "fma"})
+    monkeypatch.setattr(blas_host, "cpu_flags", lambda: no512)
+    assert study_impact("selftest", tmp_path)["not_here"] == 1
+    monkeypatch.setattr(blas_host, "cpu_flags", lambda: no512 | blas_host.AVX512)
+    assert study_impact("selftest", tmp_path)["not_here"] == 0
