@@ -70,7 +70,7 @@ def prepare(study, *, quick=False, only=None, overrides=None, seeds=None, epochs
 
 def run(study, *, out=None, quick: bool = False, workers: int | None = None,
         scheduler: str | None = None, device: str = "cpu", only=None, overrides=None,
-        seeds=None, epochs=None, progress: bool = True, alpha: float = DEFAULT_ALPHA,
+        seeds=None, epochs=None, progress: bool | str = True, alpha: float = DEFAULT_ALPHA,
         test: str = DEFAULT_TEST, correction: str | None = None,
         connect_timeout: float = 5.0, retry_failed: bool = False, problems=None,
         stop_by: float | None = None) -> RunSummary:

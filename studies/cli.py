@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     r.add_argument("--retry-failed", action="store_true",
                    help="run again the trials stored as failed (ok/diverged ones are kept)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-progress", action="store_true",
+                   help="no progress bar: one line per finished trial instead (for logs)")
     r.add_argument("--stop-by", default=None, metavar="WHEN",
                    help="start no trial that is not expected to finish by WHEN (timed from the "
                         "stored trials of the same problem and optimizer); running ones finish, "
@@ -127,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="with --verify: comma-separated optimizers (a part of the study)")
     rk.add_argument("--problems", default=None,
                     help="with --verify: comma-separated problems (a part of the study)")
-    rk.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rk.add_argument("--no-progress", action="store_true",
+                    help="no progress bar: one line per finished trial instead (for logs)")
     rk.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
     rk.add_argument("--yes", action="store_true",
                     help="write the ledger; with --verify, compute (default: only list them)")
@@ -189,7 +191,7 @@ def _cmd_run(a) -> int:
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
-            progress=not a.no_progress, alpha=a.alpha, test=a.test,
+            progress="lines" if a.no_progress else True, alpha=a.alpha, test=a.test,
             correction=None if a.correction == "none" else a.correction,
             retry_failed=a.retry_failed, problems=problems, stop_by=stop_by)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
@@ -249,7 +251,7 @@ def _cmd_verify(a) -> int:
                  problems=_names(a.problems, "--problems", "problem"))
     out = Path(a.out) if a.out else default_out(st.name, False)
     res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
-                 progress=not a.no_progress, whole=prepare(a.name), sample=a.sample)
+                 progress="lines" if a.no_progress else True, whole=prepare(a.name), sample=a.sample)
     if not a.yes:
         for old, new in res["candidates"]:
             print(f"can verify: {old} -> {new}")

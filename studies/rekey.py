@@ -287,7 +287,7 @@ def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
 
 
 def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
-           scheduler: str | None = None, progress: bool = True, whole=None,
+           scheduler: str | None = None, progress: bool | str = True, whole=None,
            sample: int | None = None) -> dict:
     """Carry over by recomputation (module docstring) the stored trials of ``study`` in
     ``out`` that the current code keys differently.

@@ -273,7 +273,7 @@ class RunSummary:
 
 def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "cpu",
                scheduler: str | None = None, workers: int | None = None,
-               progress: bool = True, connect_timeout: float = 5.0,
+               progress: bool | str = True, connect_timeout: float = 5.0,
                code: dict | None = None, retry_failed: bool = False,
                stop_by: float | None = None, estimates: dict | None = None) -> RunSummary:
     """Run every missing trial of ``study`` (resolved for ``quick``), storing each in ``out``.
@@ -318,7 +318,7 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
 
 def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: int | None = None,
                    workers: int | None = None, scheduler: str | None = None,
-                   progress: bool = True, connect_timeout: float = 5.0,
+                   progress: bool | str = True, connect_timeout: float = 5.0,
                    deadline: Deadline | None = None) -> int:
     """Compute the ``(key, spec)`` pairs ``todo`` of ``study`` with code version ``code``
     and hand each result record to ``on_record(rec)`` *as it completes* (in this process),
@@ -328,7 +328,11 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
     debugging, profilers and tests: compiled code is reused across trials and studies);
     otherwise on a local cluster of ``workers`` processes or the cluster at ``scheduler``.
     A task that does not return (a worker died) gives a ``failed`` record. ``total``: the
-    trials of the whole form, for the progress bar (default ``len(todo)``).
+    trials of the whole form, for the progress bar (default ``len(todo)``). ``progress``:
+    True, a progress bar (stderr); False, nothing; ``"lines"`` (the CLI's
+    ``--no-progress``, for runs whose output goes to a log file), one line per finished
+    trial on stdout instead: the clock time, trials stored of the whole form, the trial and its
+    status and wall time.
 
     With a :class:`Deadline` the trials are handed to the workers one per free worker
     thread (instead of all at once), and one that the deadline does not allow is not
@@ -360,13 +364,19 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
 
     def bar_for():
         return tqdm(total=total, initial=total - len(todo), unit="trial", desc=study.name,
-                    disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+                    disable=progress is not True, file=sys.stderr, dynamic_ncols=True,
+                    smoothing=0.1)
+
+    stored = [total - len(todo)]
 
     def handle(rec: dict, bar) -> None:
         if deadline is not None:
             deadline.record(rec)
         line = on_record(rec)
         bar.update(1)
+        stored[0] += 1
+        if progress == "lines":
+            bar.write(trial_line(rec, stored[0], total))
         if rec["status"] == "failed":
             s = rec["spec"]
             bar.write(f"trial failed: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
@@ -424,6 +434,19 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
             return ended(bar)
         finally:
             bar.close()
+
+
+def trial_line(rec: dict, done: int, total: int) -> str:
+    """One line on a finished trial for a log: ``HH:MM:SS done/total problem optimizer
+    hyper seed N: status, wall time``."""
+    s = rec.get("spec", {})
+    hyper = ", ".join(f"{k}={v}" for k, v in sorted((s.get("hyper") or {}).items()))
+    wall = rec.get("wall_time", float("nan"))
+    took = f"{wall / 60:.1f} min" if wall == wall and wall >= 60 else f"{wall:.1f} s"
+    return (f"{_dt.datetime.now().strftime('%H:%M:%S')} {done}/{total} "
+            f"{s.get('problem', '?')} {s.get('optimizer', '?')}"
+            f"{' ' + hyper if hyper else ''} seed {s.get('seed', '?')}: "
+            f"{rec.get('status', '?')}, {took}")
 
 
 def host_description() -> str:

@@ -730,3 +730,30 @@ def test_local_cluster_never_drops_a_worker_for_missed_heartbeats():
     with studies.runner.dask_client(workers=1) as client:
         assert client.cluster.scheduler.worker_ttl is None
     assert dask.config.get("distributed.scheduler.worker-ttl") is not None   # restored
+
+
+def test_no_progress_writes_one_line_per_finished_trial(tmp_path, capsys):
+    """--no-progress (a run logging to a file): no bar, one line per finished trial with the
+    count of the whole form's trials stored; the API's progress=False stays silent."""
+    import re
+
+    from studies import api
+    from studies.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "selftest", "--quick", "--workers", "0", "--no-progress",
+                 "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert not cap.err.strip()                      # no bar
+    lines = [ln for ln in cap.out.splitlines() if re.match(r"^\d\d:\d\d:\d\d ", ln)]
+    pat = re.compile(r"^\d\d:\d\d:\d\d (\d+)/(\d+) \S+ \S+( \S+)* seed \d+: (ok|diverged), "
+                     r"[\d.]+ (s|min)$")
+    got = [pat.match(ln) for ln in lines]
+    assert all(got), lines
+    n = int(got[0].group(2))
+    assert [int(m.group(1)) for m in got] == list(range(1, n + 1))
+    assert n == len(store.finished_keys(out))
+    assert "lr=" in lines[0]                        # the hyperparameters are named
+    api.run("selftest", out=tmp_path / "quiet", quick=True, workers=0, progress=False)
+    cap = capsys.readouterr()
+    assert not re.search(r"^\d\d:\d\d:\d\d \d+/", cap.out + cap.err, re.M)
