@@ -145,6 +145,46 @@ def dataset_is_current(ds, keys: set, code: dict) -> bool:
     return bool(named) and named <= keys
 
 
+def environment_text(ds: xr.Dataset) -> str:
+    """Where a stored Dataset's finished trials were computed, by OpenBLAS kernel set (with
+    the Numba target CPUs seen): ``""`` when the Dataset records no environments. The kernel
+    set and the thread counts decide a trial's last bits (DEVELOPERS.md), so this says which
+    machines' numbers a table mixes and with which ``OPENBLAS_CORETYPE`` a trial reruns bit
+    for bit."""
+    if "environment_id" not in ds or "environments" not in ds.attrs:
+        return ""
+    try:
+        envs = json.loads(str(ds.attrs["environments"]))
+    except ValueError:
+        return ""
+    ids = np.asarray(ds["environment_id"].values).ravel()
+    if "status" in ds:
+        done = np.isin(np.asarray(ds["status"].values).astype(str).ravel(),
+                       ("ok", "diverged", "failed"))
+    else:
+        done = ids >= 0
+    counts: dict[str, int] = {}
+    cpus: dict[str, set] = {}
+    for i in ids[done]:
+        env = envs[int(i)] if 0 <= int(i) < len(envs) and isinstance(envs[int(i)], dict) else None
+        if env is None:
+            kind = "not recorded"
+        else:
+            kern = sorted({str(b["architecture"]) for b in env.get("blas", [])
+                           if isinstance(b, dict) and b.get("architecture")})
+            kind = "/".join(kern) or "unknown"
+            cpus.setdefault(kind, set()).add(str(env.get("cpu_target", "?")))
+        counts[kind] = counts.get(kind, 0) + 1
+    if not counts:
+        return ""
+    parts = [f"{kind}: {n}" + (f" ({', '.join(sorted(cpus[kind]))})" if kind in cpus else "")
+             for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return ("Computed with OpenBLAS's kernel sets (trials; Numba's target CPUs): "
+            + "; ".join(parts) + ". The kernel set and the thread counts decide a trial's last "
+            "bits: `OPENBLAS_CORETYPE` set to a trial's kernel set, on a CPU that has their "
+            "instructions (SkylakeX: AVX-512), reruns it bit for bit.")
+
+
 def _relative_paths(text: str) -> str:
     """Paths under the repository written by a study's own report, made repo-relative (the
     report is read on other machines, where this checkout's absolute path means nothing)."""
@@ -363,6 +403,9 @@ def build(results_dir: Path | None = None) -> Path:
         if nc.is_file():
             with xr.open_dataset(nc) as ds:
                 ds = ds.load()
+            where = environment_text(ds)
+            if where:
+                sec += [where, ""]
             run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
             if run.get("seeds") is not None and len(run["seeds"]) != len(st.seeds):
                 sec += [f"The stored Dataset holds seeds {run['seeds']} (a reduced run forced by "

@@ -411,3 +411,27 @@ def test_carried_text_counts_the_ledger_by_how_each_trial_was_carried(tmp_path):
     assert "2 because the cheapest trial of their stratum" in text
     assert "1 by a recomputation" in text and "1 by the proof" in text
     assert carried_text(out, {"zz"}) == ""
+
+
+def test_environment_text_counts_finished_trials_by_kernel_set():
+    """Which machines' bits a stored Dataset mixes: finished trials by OpenBLAS kernel set
+    (with Numba's target CPUs), unrecorded ones as such, cells not run left out."""
+    import json
+
+    import xarray as xr
+
+    from studies.summary import environment_text
+
+    envs = [{"cpu_target": "znver5", "blas": [{"architecture": "Haswell"},
+                                               {"architecture": "Haswell"}]},
+            {"cpu_target": "emeraldrapids", "blas": [{"architecture": "SkylakeX"}]},
+            {"cpu_target": "znver4", "blas": [{"architecture": "SkylakeX"}]}]
+    ids = np.array([0, 0, 0, 1, 2, -1, -1, 0], dtype=np.int32)
+    status = np.array(["ok", "ok", "diverged", "ok", "failed", "ok", "missing", "missing"])
+    ds = xr.Dataset({"environment_id": ("trial", ids), "status": ("trial", status)},
+                    attrs={"environments": json.dumps(envs)})
+    text = environment_text(ds)
+    assert "Haswell: 3 (znver5); SkylakeX: 2 (emeraldrapids, znver4); not recorded: 1." in text
+    assert environment_text(ds.drop_vars("environment_id")) == ""
+    ds.attrs["environments"] = "not json"
+    assert environment_text(ds) == ""
