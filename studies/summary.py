@@ -151,6 +151,8 @@ def environment_text(ds: xr.Dataset) -> str:
     set and the thread counts decide a trial's last bits (DEVELOPERS.md), so this says which
     machines' numbers a table mixes and with which ``OPENBLAS_CORETYPE`` a trial reruns bit
     for bit."""
+    from .rekey import blas_kernels
+
     if "environment_id" not in ds or "environments" not in ds.attrs:
         return ""
     try:
@@ -170,9 +172,7 @@ def environment_text(ds: xr.Dataset) -> str:
         if env is None:
             kind = "not recorded"
         else:
-            kern = sorted({str(b["architecture"]) for b in env.get("blas", [])
-                           if isinstance(b, dict) and b.get("architecture")})
-            kind = "/".join(kern) or "unknown"
+            kind = "/".join(sorted(blas_kernels(json.dumps(env)) or ())) or "unknown"
             cpus.setdefault(kind, set()).add(str(env.get("cpu_target", "?")))
         counts[kind] = counts.get(kind, 0) + 1
     if not counts:
