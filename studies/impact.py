@@ -40,12 +40,6 @@ FINISHED = ("ok", "diverged", "failed")
 DONE = FINISHED + ("excluded",)
 
 
-def _wall_hours(files: list[Path]) -> float:
-    from .store import wall_time
-
-    return sum(w for w in map(wall_time, files) if w is not None) / 3600.0
-
-
 def _facts(files: list[Path]) -> dict:
     """``{file: (spec, status, environment, wall time)}`` of the readable ``files``."""
     from .rekey import stored_facts
@@ -109,9 +103,9 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
     st = get_study(name)
     out = Path(results_dir) / st.name if results_dir is not None else default_out(st.name, False)
     _, old, kept, _ = stale(st.name, out)
-    hours = _wall_hours(old)
-    state = _state(out, st)
     facts = _facts(old)
+    hours = sum(w for *_, w in facts.values() if w is not None) / 3600.0
+    state = _state(out, st)
     return {"study": st.name, "stored": kept + len(old), "rekeyed": len(old), "rekeyed_hours": hours,
             "state": state, "redo_hours": hours if state != "complete" else 0.0,
             "sample_hours": _sample_hours(old, facts=facts),
