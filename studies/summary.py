@@ -329,6 +329,19 @@ def family_section(records: list, alpha: float = 0.05) -> list[str]:
     return out
 
 
+def older_text(name: str, older: str, stored: int, total: int) -> str:
+    """The note of a study whose stored Dataset an earlier code version made (``older`` says
+    which): what ``run`` would recompute, all of it or the trials of the full form (``total``)
+    not stored under the current keys (``stored`` are: computed or carried by ``rekey``)."""
+    redo = ("it" if stored == 0 else
+            f"the {total - stored} of its {total} trials not stored under the current keys "
+            f"({stored} are, computed or carried over)")
+    return (f"The {older}. The code has changed since (the trial keys differ), so "
+            f"`python -m studies run {name}` would recompute {redo} with the current code; "
+            "the numbers below are those of the stored Dataset, whose provenance attributes "
+            "name the exact commit.")
+
+
 def build(results_dir: Path | None = None) -> Path:
     """Write ``REPORT.md`` into ``results_dir`` (default ``data/results/``); return its path."""
     base = Path(results_dir) if results_dir else repo_root() / "data" / "results"
@@ -390,10 +403,7 @@ def build(results_dir: Path | None = None) -> Path:
         if st.paper:
             sec += [f"Reproduces: {st.paper}", ""]
         if older:
-            sec += [f"The {older}. The code has changed since (the trial keys differ), so "
-                    f"`python -m studies run {name}` would recompute it with the current code; "
-                    "the numbers below are those of the stored Dataset, whose provenance "
-                    "attributes name the exact commit.", ""]
+            sec += [older_text(name, older, stored, total), ""]
         elif state != "complete":
             sec += [f"Status: {state}, {stored}/{total} trials of the full form stored. Resume "
                     f"with `python -m studies run {name}` (stored trials are skipped).", ""]

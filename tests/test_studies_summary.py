@@ -435,3 +435,14 @@ def test_environment_text_counts_finished_trials_by_kernel_set():
     assert environment_text(ds.drop_vars("environment_id")) == ""
     ds.attrs["environments"] = "not json"
     assert environment_text(ds) == ""
+
+
+def test_older_dataset_note_says_what_a_run_would_recompute():
+    from studies.summary import older_text
+
+    none = older_text("x", "stored Dataset from code abc", 0, 240)
+    assert "`python -m studies run x` would recompute it with the current code" in none
+    part = older_text("x", "stored Dataset from code abc", 222, 240)
+    assert "would recompute the 18 of its 240 trials not stored under the current keys" in part
+    assert "(222 are, computed or carried over)" in part
+    assert part.startswith("The stored Dataset from code abc. ")
