@@ -2,6 +2,7 @@
 
 Usage (the adaptlr/ + studies/ that are importable decide which code runs):
   python bitcheck.py dump OUT.npz          # arrays from the optimizer API, the MLP and train()
+  NUMBA_ENABLE_CUDASIM=1 python bitcheck.py dump-cuda OUT.npz   # the CUDA twins
   python bitcheck.py compare A.npz B.npz   # every array bit for bit (NaN where NaN)
   python bitcheck.py studies-ref DIR       # quick forms of the studies, stored under DIR/<name>
   python bitcheck.py studies-verify DIR    # rekey --verify of those with the current code:
@@ -15,7 +16,6 @@ import numpy as np
 def _opt_arrays(out):
     from adaptlr import optimizers
     from adaptlr.optimizers.registry import storage_methods
-    rng0 = np.random.default_rng(1)
     shapes_small = [(7, 5), (5,), (3,)]
     shapes_big = [(400, 500), (500,), (300, 300)]      # > prange thresholds
     for name in optimizers.names():
@@ -24,7 +24,7 @@ def _opt_arrays(out):
                 continue
             for dt in (np.float32, np.float64):
                 for tag, shapes in (("small", shapes_small), ("big", shapes_big)):
-                    rng = np.random.default_rng(abs(hash((name, arith, tag))) % 2**32 if False else 7)
+                    rng = np.random.default_rng(7)
                     opt = optimizers.make(name, arithmetic=arith)
                     P = [rng.standard_normal(s).astype(dt) for s in shapes]
                     st = opt.init(P)
@@ -46,7 +46,6 @@ def _opt_arrays(out):
                         out[f"{key}/s{k}"] = np.asarray(s).copy()
                     for k, s in enumerate(list(getattr(st, "sc", None) if getattr(st, "sc", None) is not None else [])):
                         out[f"{key}/sc{k}"] = np.asarray(s).copy()
-    del rng0
 
 
 def _mlp_arrays(out):
@@ -89,24 +88,20 @@ def _train_arrays(out):
     for name in ("adadelta", "adam"):
         assert name in storage_methods()
         configs += [(name, "storage", np.float32, 1, "tanh"), (name, "storage", np.float32, 7, "tanh")]
-    if True:
-        for name, arith, dt, B, act in configs:
-            if True:
-                if True:
-                    if True:
-                        net = MLP([8, 6, 3], activation=act, l2=1e-4, dtype=dt, seed=4)
-                        opt = optimizers.make(name, arithmetic=arith)
-                        r = train(net, opt, X.astype(dt), y, Xt.astype(dt), yt, epochs=2,
-                                  batch_size=B, seed=9, record_lr_every=5, record_dims=3)
-                        key = f"train/{name}/{arith}/{np.dtype(dt).name}/{B}/{act}"
-                        out[key + "/theta"] = np.asarray(net.theta).copy()
-                        for f in ("train_loss", "train_error", "test_loss", "test_error",
-                                  "lr_min", "lr_median", "lr_max", "lr_trace", "update_trace",
-                                  "batch_loss"):
-                            v = getattr(r, f, None)
-                            if v is not None:
-                                out[f"{key}/{f}"] = np.asarray(v).copy()
-                        out[key + "/diverged"] = np.asarray(getattr(r, "diverged_step", -1))
+    for name, arith, dt, B, act in configs:
+        net = MLP([8, 6, 3], activation=act, l2=1e-4, dtype=dt, seed=4)
+        opt = optimizers.make(name, arithmetic=arith)
+        r = train(net, opt, X.astype(dt), y, Xt.astype(dt), yt, epochs=2,
+                  batch_size=B, seed=9, record_lr_every=5, record_dims=3)
+        key = f"train/{name}/{arith}/{np.dtype(dt).name}/{B}/{act}"
+        out[key + "/theta"] = np.asarray(net.theta).copy()
+        for f in ("train_loss", "train_error", "test_loss", "test_error",
+                  "lr_min", "lr_median", "lr_max", "lr_trace", "update_trace",
+                  "batch_loss"):
+            v = getattr(r, f, None)
+            if v is not None:
+                out[f"{key}/{f}"] = np.asarray(v).copy()
+        out[key + "/diverged"] = np.asarray(getattr(r, "diverged_step", -1))
 
 
 def dump(path):
@@ -181,17 +176,6 @@ def studies_verify(base):
     return 1 if bad else 0
 
 
-if __name__ == "__main__":
-    cmd = sys.argv[1]
-    if cmd == "dump":
-        dump(sys.argv[2])
-    elif cmd == "compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
-    elif cmd == "studies-ref":
-        studies_ref(sys.argv[2])
-    elif cmd == "studies-verify":
-        sys.exit(studies_verify(sys.argv[2]))
-
 
 def dump_cuda(path):
     """The CUDA twins under NUMBA_ENABLE_CUDASIM=1 (or a GPU): list API and train()."""
@@ -236,5 +220,15 @@ def dump_cuda(path):
     print(f"{len(out)} arrays -> {path}")
 
 
-if __name__ == "__main__" and sys.argv[1] == "dump-cuda":
-    dump_cuda(sys.argv[2])
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "dump":
+        dump(sys.argv[2])
+    elif cmd == "compare":
+        sys.exit(compare(sys.argv[2], sys.argv[3]))
+    elif cmd == "studies-ref":
+        studies_ref(sys.argv[2])
+    elif cmd == "studies-verify":
+        sys.exit(studies_verify(sys.argv[2]))
+    elif cmd == "dump-cuda":
+        dump_cuda(sys.argv[2])
