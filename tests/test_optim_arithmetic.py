@@ -165,18 +165,17 @@ def test_float32_adadelta_and_adam_are_float32_emulations_bit_for_bit(n):
 _DOUBLE_OP = re.compile(r"= (fadd|fsub|fmul|fdiv)( \w+)* double ")
 
 
-def _double_ops(fn, *args) -> list:
-    """float64 arithmetic instructions in a fresh, uncached compilation of ``fn.py_func``
-    (Numba cannot show the machine code of cached functions)."""
-    k = numba.njit(error_model="numpy")(fn.py_func)
+def _ir_ops(pattern, fn, *args) -> list:
+    """Instructions matching ``pattern`` in the LLVM IR of a fresh, uncached compilation of
+    ``fn`` (its ``py_func`` when compiled: Numba cannot show the code of cached functions)."""
+    k = numba.njit(error_model="numpy")(getattr(fn, "py_func", fn))
     k(*args)
-    return _DOUBLE_OP.findall("\n".join(k.inspect_llvm().values()))
+    return pattern.findall("\n".join(k.inspect_llvm().values()))
 
 
-@pytest.mark.parametrize("name", STORAGE)
-def test_float32_kernels_compute_in_float32(name):
-    """The storage kernel's loop (the rule inlined) has no float64 arithmetic for float32
-    arrays, where the default kernel's has plenty: no literal promotes a rule back."""
+def _float32_loops(name) -> tuple:
+    """``((storage loop, args), (default serial kernel, args))`` of method ``name`` on 16
+    float32 elements: the two loops whose machine code the tests below read."""
     m = optimizers.get(name)
     opt = optimizers.make(name, arithmetic="storage")
     n = 16
@@ -186,23 +185,26 @@ def test_float32_kernels_compute_in_float32(name):
     st, sc = opt.init_flat(n, np.array([0, n]), np.float32)
     hp = opt.hyper._replace(C=1.0) if "C" in opt.hyper._fields else opt.hyper
     hq = cast_fields(m.prepare(hp, 1) if m.prepare is not None else hp, x)
-    ops = _double_ops(opt.step_flat_serial.storage_loop, x, np.ones(n, np.float32), c, e, e, st,
-                      hq, np.int64(1), np.float32(1))
+    storage = (opt.step_flat_serial.storage_loop,
+               (x, np.ones(n, np.float32), c, e, e, st, hq, np.int64(1), np.float32(1)))
+    default = (make_cpu_kernel(m.rule, m.n_slots, parallel=False, prepare=m.prepare),
+               (x, np.ones(n, np.float32), c, e, e, st, sc, np.array([0, n]), hp, np.int64(1),
+                np.int64(1)))
+    return storage, default
+
+
+@pytest.mark.parametrize("name", STORAGE)
+def test_float32_kernels_compute_in_float32(name):
+    """The storage kernel's loop (the rule inlined) has no float64 arithmetic for float32
+    arrays, where the default kernel's has plenty: no literal promotes a rule back."""
+    (loop, args), (default, args64) = _float32_loops(name)
+    ops = _ir_ops(_DOUBLE_OP, loop, *args)
     assert not ops, f"{name}: float64 arithmetic in the float32 loop: {ops[:5]}"
-    default = make_cpu_kernel(m.rule, m.n_slots, parallel=False, prepare=m.prepare)
-    ops64 = _double_ops(default, x, np.ones(n, np.float32), c, e, e, st, sc, np.array([0, n]), hp,
-                        np.int64(1), np.int64(1))
-    assert ops64, f"{name}: the default kernel shows no float64 arithmetic (the check is blind)"
+    assert _ir_ops(_DOUBLE_OP, default, *args64), \
+        f"{name}: the default kernel shows no float64 arithmetic (the check is blind)"
 
 
 _VECTOR_OP = re.compile(r"= (fadd|fsub|fmul|fdiv)( \w+)* <\d+ x (float|double)> ")
-
-
-def _vector_ops(fn, *args) -> list:
-    """SIMD arithmetic instructions (LLVM vector types) in a fresh compilation of ``fn``."""
-    k = numba.njit(error_model="numpy")(getattr(fn, "py_func", fn))
-    k(*args)
-    return _VECTOR_OP.findall("\n".join(k.inspect_llvm().values()))
 
 
 def _prefix_sum(x):
@@ -217,23 +219,11 @@ def test_elementwise_loops_vectorise(name):
     and stores into an inlined per-element helper (a shared ``make_update``) kept every bit
     but lost all SIMD instructions, 7-130x slower, and the other tests here did not notice.
     The check is not blind: a loop-carried dependency (a prefix sum) shows none."""
-    m = optimizers.get(name)
-    opt = optimizers.make(name, arithmetic="storage")
-    n = 16
-    x = np.ones(n, np.float32)
-    e = np.zeros(0, np.float32)
-    c = np.ones(n, np.float32) if opt.needs_curvature else e
-    st, sc = opt.init_flat(n, np.array([0, n]), np.float32)
-    hp = opt.hyper._replace(C=1.0) if "C" in opt.hyper._fields else opt.hyper
-    hq = cast_fields(m.prepare(hp, 1) if m.prepare is not None else hp, x)
-    ops = _vector_ops(opt.step_flat_serial.storage_loop, x, np.ones(n, np.float32), c, e, e, st,
-                      hq, np.int64(1), np.float32(1))
-    assert ops, f"{name}: the float32 storage loop is not vectorised"
-    default = make_cpu_kernel(m.rule, m.n_slots, parallel=False, prepare=m.prepare)
-    ops = _vector_ops(default, x, np.ones(n, np.float32), c, e, e, st, sc, np.array([0, n]), hp,
-                      np.int64(1), np.int64(1))
-    assert ops, f"{name}: the default (float64-arithmetic) loop is not vectorised"
-    assert not _vector_ops(_prefix_sum, np.ones(n, np.float32)), "the check is blind"
+    (loop, args), (default, args64) = _float32_loops(name)
+    assert _ir_ops(_VECTOR_OP, loop, *args), f"{name}: the float32 storage loop is not vectorised"
+    assert _ir_ops(_VECTOR_OP, default, *args64), \
+        f"{name}: the default (float64-arithmetic) loop is not vectorised"
+    assert not _ir_ops(_VECTOR_OP, _prefix_sum, np.ones(16, np.float32)), "the check is blind"
 
 
 def test_bad_arithmetic_values_and_methods():
