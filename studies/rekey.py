@@ -234,12 +234,21 @@ def stored_facts(path) -> tuple[dict, str, str, float | None]:
 
 def blas_kernels(environment: str) -> frozenset | None:
     """The OpenBLAS kernel sets (``architecture``) a recorded trial environment names (JSON,
-    :func:`studies.provenance.environment`); None where it names none."""
+    :func:`studies.provenance.environment`); None where it names none or is not JSON."""
     try:
         env = json.loads(environment) if environment else {}
+    except (ValueError, TypeError):
+        return None
+    return environment_kernels(env)
+
+
+def environment_kernels(env: dict) -> frozenset | None:
+    """The OpenBLAS kernel sets an environment dict (:func:`studies.provenance.environment`,
+    already parsed) names; None where it names none or is not a dict of that shape."""
+    try:
         archs = {str(b["architecture"]) for b in env.get("blas", [])
                  if isinstance(b, dict) and b.get("architecture")}
-    except (ValueError, TypeError, AttributeError):
+    except (TypeError, AttributeError):
         return None
     return frozenset(archs) or None
 
@@ -250,7 +259,7 @@ def current_blas_kernels() -> frozenset | None:
     import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
 
     from .provenance import environment
-    return blas_kernels(json.dumps(environment()))
+    return environment_kernels(environment())
 
 
 def _other_kernels(there: frozenset, here: frozenset) -> str:

@@ -151,7 +151,7 @@ def environment_text(ds: xr.Dataset) -> str:
     set and the thread counts decide a trial's last bits (DEVELOPERS.md), so this says which
     machines' numbers a table mixes and with which ``OPENBLAS_CORETYPE`` a trial reruns bit
     for bit."""
-    from .rekey import blas_kernels
+    from .rekey import environment_kernels
 
     if "environment_id" not in ds or "environments" not in ds.attrs:
         return ""
@@ -172,7 +172,7 @@ def environment_text(ds: xr.Dataset) -> str:
         if env is None:
             kind = "not recorded"
         else:
-            kind = "/".join(sorted(blas_kernels(json.dumps(env)) or ())) or "unknown"
+            kind = "/".join(sorted(environment_kernels(env) or ())) or "unknown"
             cpus.setdefault(kind, set()).add(str(env.get("cpu_target", "?")))
         counts[kind] = counts.get(kind, 0) + 1
     if not counts:

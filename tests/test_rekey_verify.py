@@ -329,7 +329,12 @@ def test_blas_kernels_of_an_environment_and_of_this_process():
                                {"internal_api": "openmp"}]})
     assert rk.blas_kernels(env) == frozenset({"Haswell"})
     assert rk.blas_kernels("") is None and rk.blas_kernels("{}") is None
-    assert rk.blas_kernels("not json") is None
+    assert rk.blas_kernels("not json") is None and rk.blas_kernels("[1]") is None
+    assert rk.environment_kernels(json.loads(env)) == frozenset({"Haswell"})
+    assert rk.environment_kernels({"blas": [{"architecture": "SkylakeX"},
+                                            {"architecture": "Haswell"}]}) == \
+        frozenset({"SkylakeX", "Haswell"})
+    assert rk.environment_kernels({}) is None and rk.environment_kernels([]) is None
     here = rk.current_blas_kernels()
     assert here is None or len(here) >= 1
 
