@@ -329,6 +329,18 @@ def family_section(records: list, alpha: float = 0.05) -> list[str]:
     return out
 
 
+def older_label(ds: xr.Dataset) -> tuple[str, list[int]]:
+    """How the completeness table labels a stored Dataset an earlier code version made (its
+    code, its trials by status, its seeds), and the seeds it holds."""
+    st_vals = ds["status"].values.astype(str).ravel()
+    label = (f"stored Dataset from code {str(ds.attrs.get('git_commit', '?'))[:10]} "
+             f"(source {str(ds.attrs.get('source_sha256', '?'))[:10]}): "
+             f"{int((st_vals == 'ok').sum())} ok, "
+             f"{int((st_vals == 'diverged').sum())} diverged of {st_vals.size} trials, "
+             f"{ds.sizes.get('seed', 0)} seeds")
+    return label, [int(x) for x in ds["seed"].values]
+
+
 def older_text(name: str, older: str, stored: int, total: int) -> str:
     """The note of a study whose stored Dataset an earlier code version made (``older`` says
     which): what ``run`` would recompute, all of it or the trials of the full form (``total``)
@@ -370,6 +382,7 @@ def build(results_dir: Path | None = None) -> Path:
     ]
     sections = []
     family: list = []
+    claim_data: dict = {}  # the Datasets the central claims are tested on
     for name in names:
         st = studies[name]
         current = code_version(st)
@@ -379,20 +392,15 @@ def build(results_dir: Path | None = None) -> Path:
         state = ("complete" if stored == total else
                  "not run" if stored == 0 else "partial")
         nc = out / f"{name}.nc"
+        ds = None
+        if nc.is_file():
+            with xr.open_dataset(nc) as opened:  # once per study: the sections below share it
+                ds = opened.load()
         older = ""
-        if nc.is_file() and stored < total:
-            with xr.open_dataset(nc) as old:
-                same_code = dataset_is_current(old, {k for k, _ in trials}, current)
-        if nc.is_file() and stored < total and not same_code:
+        if ds is not None and stored < total and not dataset_is_current(
+                ds, {k for k, _ in trials}, current):
             # a Dataset made by an earlier code version: still a valid, labelled result
-            with xr.open_dataset(nc) as old:
-                st_vals = old["status"].values.astype(str).ravel()
-                older = (f"stored Dataset from code {str(old.attrs.get('git_commit', '?'))[:10]} "
-                         f"(source {str(old.attrs.get('source_sha256', '?'))[:10]}): "
-                         f"{int((st_vals == 'ok').sum())} ok, "
-                         f"{int((st_vals == 'diverged').sum())} diverged of {st_vals.size} trials, "
-                         f"{old.sizes.get('seed', 0)} seeds")
-                seeds = [int(x) for x in old["seed"].values]
+            older, seeds = older_label(ds)
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
         hours, unknown, by_data, scaled = remaining_estimate(st, out, trials)
@@ -410,9 +418,9 @@ def build(results_dir: Path | None = None) -> Path:
         carried = carried_text(out, {k for k, _ in trials})
         if carried:
             sec += [carried, ""]
-        if nc.is_file():
-            with xr.open_dataset(nc) as ds:
-                ds = ds.load()
+        if ds is not None:
+            if name in ("vsgd-tables", "vsgd-tables-cifar"):
+                claim_data[name] = ds
             where = environment_text(ds)
             if where:
                 sec += [where, ""]
@@ -450,11 +458,5 @@ def build(results_dir: Path | None = None) -> Path:
         else:
             sec += ["No stored Dataset yet.", ""]
         sections += sec
-    claim_data = {}
-    for name in ("vsgd-tables", "vsgd-tables-cifar"):
-        nc = base / name / f"{name}.nc"
-        if name in studies and nc.is_file():
-            with xr.open_dataset(nc) as ds:
-                claim_data[name] = ds.load()
     lines += ["", *family_section(family), *claims_section(claim_data), *sections]
     return atomic_write_bytes("\n".join(lines).encode(), base / "REPORT.md")
