@@ -84,7 +84,7 @@ def _grid_best(sens, problem: str):
     """``(setting, train [%], test [%], n seeds, settings with every seed ok, settings in the grid)``
     of the Almeida setting with the lowest mean final test error over the seeds of the
     ``vsgd-sensitivity`` Dataset ``sens`` (the paper's tuning criterion), among the settings
-    with every seed finished; None if none."""
+    with every seed ok; None if none."""
     if sens is None or problem not in sens["problem"].values.astype(str):
         return None
     sub = sens.sel(problem=problem)
@@ -112,23 +112,33 @@ def almeida_rows(ds, sens=None) -> list[str]:
     out = ["| problem | metric | paper (Table 1 setting) | ours: the paper's formula (stored run) | "
            "py-optim's form, ad hoc | ours: best of the sensitivity grid by test error |",
            "|---|---|---|---|---|---|"]
-    opts = ds["optimizer"].values.astype(str)
-    if "almeida" not in opts:
+    stored = _stored_almeida(ds)
+    if not stored:
         return []
-    i = int(np.flatnonzero(opts == "almeida")[0])
-    for p in ds["problem"].values.astype(str):
+    for p, values in stored.items():
         if p not in PAPER_ALMEIDA:
             continue
-        sub = ds.sel(problem=p).isel(setting=i)
-        ok = sub["status"].values.astype(str) == "ok"
         best = _grid_best(sens, p)
         for j, metric in enumerate(("train_error", "test_error")):
-            v = 100 * sub[metric].isel(epoch=-1).values[ok]
             code = _mean_ci(ALMEIDA_PYOPTIM[p][j]) if p in ALMEIDA_PYOPTIM else "not measured"
             grid = (f"{best[1 + j]:.2f} (n={best[3]}, {best[0]}; {best[4]} of {best[5]} "
                     "settings with every seed ok)" if best else "not run")
             out.append(f"| {p} | {metric.split('_')[0]} | {PAPER_ALMEIDA[p][j]:.2f} | "
-                       f"{_mean_ci(v)} | {code} | {grid} |")
+                       f"{_mean_ci(values[j])} | {code} | {grid} |")
+    return out
+
+
+def _stored_almeida(ds) -> dict:
+    """{problem: (train, test)} final errors [%] of the seeds with status ok of the stored
+    Almeida run (the paper's setting) in the vsgd-tables Dataset ``ds``; {} without one."""
+    if ds is None or "almeida" not in ds["optimizer"].values.astype(str):
+        return {}
+    i = int(np.flatnonzero(ds["optimizer"].values.astype(str) == "almeida")[0])
+    out = {}
+    for p in ds["problem"].values.astype(str):
+        sub = ds.sel(problem=p).isel(setting=i)
+        ok = sub["status"].values.astype(str) == "ok"
+        out[p] = tuple(100 * sub[m].isel(epoch=-1).values[ok] for m in ("train_error", "test_error"))
     return out
 
 
@@ -159,7 +169,8 @@ def almeida_grid_text(sens, ds=None) -> str:
     setting): whether the best Almeida setting of the grid (every seed ok) reaches the
     paper's tuned test error, and which way our run at the paper's setting differs.
     ``ds`` None: that direction is not stated."""
-    stored = _stored_almeida_test(ds)
+    stored = {p: test[np.isfinite(test)].mean() for p, (_, test) in _stored_almeida(ds).items()
+              if np.isfinite(test).any()}
     clauses = []
     for p, (_, paper) in PAPER_ALMEIDA.items():
         best = _grid_best(sens, p)
@@ -182,28 +193,6 @@ def almeida_grid_text(sens, ds=None) -> str:
             clauses.append(f"on {p} the grid's best is lower still ({at}), so the paper's "
                            "tuning does not explain a gap where ours is lower")
     return "; ".join(clauses) + "."
-
-
-def _stored_almeida_test(ds) -> dict:
-    """{problem: mean final test error [%] of the stored Almeida run (the paper's setting,
-    seeds with status ok)} of the vsgd-tables Dataset ``ds``; {} without one."""
-    if ds is None or "almeida" not in ds["optimizer"].values.astype(str):
-        return {}
-    i = int(np.flatnonzero(ds["optimizer"].values.astype(str) == "almeida")[0])
-    out = {}
-    for p in ds["problem"].values.astype(str):
-        sub = ds.sel(problem=p).isel(setting=i)
-        ok = sub["status"].values.astype(str) == "ok"
-        v = 100 * sub["test_error"].isel(epoch=-1).values[ok]
-        v = v[np.isfinite(v)]
-        if v.size:
-            out[p] = float(v.mean())
-    return out
-
-
-def _join(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def rows(ds) -> list[str]:
