@@ -14,6 +14,7 @@ run).
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import sys
 
 from .interrupt import deliver
@@ -82,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-by", default=None, metavar="WHEN",
                    help="start no trial that is not expected to finish by WHEN (timed from the "
                         "stored trials of the same problem and optimizer); running ones finish, "
-                        "the rest wait for the next run. WHEN: HH:MM (today, local), an ISO "
-                        "date-time, or +N with s, m or h (e.g. +90m)")
+                        "the rest wait for the next run. WHEN: HH:MM (local, its next "
+                        "occurrence: tomorrow if already past today), an ISO date-time, or +N "
+                        "with s, m or h (e.g. +90m)")
     stats_opts(r)
 
     rp = sub.add_parser("report", help="tables and figures from stored results (no re-run)")
@@ -188,6 +190,9 @@ def _cmd_run(a) -> int:
             stop_by = parse_deadline(a.stop_by)
         except ValueError as e:
             raise SpecError(str(e)) from None
+        when = _dt.datetime.fromtimestamp(stop_by).astimezone()
+        print(f"--stop-by {a.stop_by}: no trial starts that would not finish by "
+              f"{when.isoformat(timespec='minutes')}", flush=True)
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,

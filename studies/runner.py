@@ -223,12 +223,15 @@ class Deadline:
 
 
 def parse_deadline(text: str, now: _dt.datetime | None = None) -> float:
-    """``--stop-by``: ``HH:MM`` (local time, today), an ISO date-time (``2026-12-02T15:10``,
-    local unless it names a zone), or ``+N`` with a unit ``s``, ``m`` or ``h`` (from now).
-    Returns seconds since the epoch; a time already past, or text of none of these forms,
-    raises ``ValueError`` naming the value and the allowed forms."""
+    """``--stop-by``: ``HH:MM`` (local time, its next occurrence: today if still ahead, else
+    tomorrow, as ``at`` reads it, so ``00:40`` typed at 22:30 is tonight), an ISO date-time
+    (``2026-12-02T15:10``, local unless it names a zone), or ``+N`` with a unit ``s``, ``m``
+    or ``h`` (from now). Returns seconds since the epoch; an ISO date-time already past, or
+    text of none of these forms, raises ``ValueError`` naming the value and the allowed
+    forms."""
     now = now or _dt.datetime.now().astimezone()
-    allowed = "allowed: HH:MM (today, local), an ISO date-time, or +N with s, m or h (e.g. +90m)"
+    allowed = ("allowed: HH:MM (local, its next occurrence), an ISO date-time, or +N with s, "
+               "m or h (e.g. +90m)")
     t = str(text).strip()
     when = None
     if t.startswith("+"):
@@ -244,6 +247,8 @@ def parse_deadline(text: str, now: _dt.datetime | None = None) -> float:
         if len(t) <= 5 and ":" in t:
             hh, mm = (int(x) for x in t.split(":"))
             when = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            if when <= now:
+                when += _dt.timedelta(days=1)
         else:
             when = _dt.datetime.fromisoformat(t)
             if when.tzinfo is None:

@@ -21,7 +21,11 @@ def test_parse_deadline_forms():
     assert parse_deadline("+2h", NOW) == t0 + 7200 and parse_deadline("+30s", NOW) == t0 + 30
     assert parse_deadline("15:10", NOW) == t0 + 2 * 3600 + 600
     assert parse_deadline("2026-12-02T15:10+00:00", NOW) == t0 + 2 * 3600 + 600
-    for bad in ("12:30", "2026-12-01T15:10+00:00"):
+    # HH:MM is its next occurrence: one already past today (or now itself) is tomorrow's
+    assert parse_deadline("12:30", NOW) == t0 + 24 * 3600 - 1800
+    assert parse_deadline("00:40", NOW) == t0 + 11 * 3600 + 2400
+    assert parse_deadline("13:00", NOW) == t0 + 24 * 3600
+    for bad in ("2026-12-01T15:10+00:00", "2026-12-02T13:00+00:00"):
         with pytest.raises(ValueError, match="already passed"):
             parse_deadline(bad, NOW)
     for bad in ("+0m", "+5x", "+m", "+-3h", "soon", "25:00", "+infh"):
@@ -87,6 +91,17 @@ def test_cli_names_a_bad_stop_by(capsys):
     assert main(["run", "selftest", "--quick", "--stop-by", "whenever"]) != 0
     err = capsys.readouterr().err
     assert "--stop-by 'whenever'" in err and "HH:MM" in err
+
+
+def test_cli_says_the_deadline_it_resolved(capsys, tmp_path):
+    """An ``HH:MM`` that rolls over to tomorrow must not pass unseen: the run says its date."""
+    from studies.cli import main
+
+    assert main(["run", "selftest", "--quick", "--workers", "0", "--no-progress",
+                 "--out", str(tmp_path), "--stop-by", "2099-01-02T03:04+00:00"]) == 0
+    when = dt.datetime(2099, 1, 2, 3, 4, tzinfo=dt.timezone.utc).astimezone()
+    assert f"no trial starts that would not finish by {when.isoformat(timespec='minutes')}" \
+        in capsys.readouterr().out
 
 
 def test_untimed_pairs_use_the_estimate_of_another_problem():
