@@ -42,6 +42,9 @@ CLAIMS = (
     ("vsgd-l", "adagrad", "train_error", "training: significantly better than best-tuned AdaGrad"),
     ("vsgd-l", "sgd", "test_error", "test: better than or not different from best-tuned SGD"),
 )
+#: the studies whose stored Datasets hold the paper's Tables 2-3 (one setting per method,
+#: the Table 1 tuning): the summary hands these, and only these, to :func:`claims_section`
+CLAIM_STUDIES = ("vsgd-tables", "vsgd-tables-cifar")
 #: equivalence margin of the TOST reading, relative to the baseline's mean error
 EQUIVALENCE_MARGIN = 0.05
 

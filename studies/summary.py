@@ -33,7 +33,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from .api import repo_root
-from .claims import claims_section
+from .claims import CLAIM_STUDIES, claims_section
 from .expand import code_version, expand, keyed
 from .registry import all_studies
 from .stats import holm
@@ -419,7 +419,7 @@ def build(results_dir: Path | None = None) -> Path:
         if carried:
             sec += [carried, ""]
         if ds is not None:
-            if name in ("vsgd-tables", "vsgd-tables-cifar"):
+            if name in CLAIM_STUDIES:
                 claim_data[name] = ds
             where = environment_text(ds)
             if where:

@@ -41,6 +41,18 @@ def test_verdict_for_a_published_mean_of_m_runs_by_hand():
             prediction_verdict(v, m, bad)
 
 
+def test_claim_studies_are_registered_and_hold_the_claims_methods():
+    """A renamed study or a dropped column would silently empty the claims section."""
+    from studies.claims import CLAIM_STUDIES, CLAIMS
+    from studies.registry import all_studies
+
+    st = all_studies()
+    for name in CLAIM_STUDIES:
+        assert name in st, name
+        methods = set(st[name].optimizers)
+        assert {m for c in CLAIMS for m in c[:2]} <= methods, (name, methods)
+
+
 def test_published_runs_per_study():
     from studies.registry import all_studies
     from studies.summary import published_runs
