@@ -112,12 +112,13 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     store.atomic_write_bytes(json.dumps(form, indent=1, sort_keys=True).encode(), out / "run.json")
     estimates = None
     if stop_by is not None:     # the whole form's stored trials time the part that runs
+        from .runner import stored_times_here
         from .timing import expected_seconds
 
         if every is None:
             every = keyed(expand(prepare(study, quick=quick), quick=quick, device=device), code)
-        estimates = {k: v for k, (v, _) in
-                     expected_seconds(every, store.stored_wall_times(out, every)).items()}
+        estimates = {k: v for k, (v, _) in expected_seconds(
+            every, stored_times_here(out, every, scheduler)[0]).items()}
     summary = run_trials(st, out, quick=quick, device=device, scheduler=scheduler,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
                          code=code, retry_failed=retry_failed, stop_by=stop_by,

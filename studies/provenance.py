@@ -106,6 +106,17 @@ def _blas() -> list[dict]:
     return sorted(out, key=lambda d: json.dumps(d, sort_keys=True))
 
 
+def host_cpu() -> str:
+    """The CPU Numba compiles for on this host (LLVM's name, e.g. ``znver3``): the
+    ``cpu_target`` of :func:`environment`, also what ``run --stop-by`` times trials by."""
+    try:
+        import llvmlite.binding as ll
+
+        return str(ll.get_host_cpu_name())
+    except Exception:  # pragma: no cover - llvmlite comes with numba
+        return "unknown"
+
+
 def environment() -> dict:
     """What a trial's floating-point results can depend on besides its spec and the code:
     the CPU (Numba compiles for the host CPU, ``cpu_target``; OpenBLAS picks its kernels
@@ -118,12 +129,7 @@ def environment() -> dict:
     same seed is bit-identical only where this record is the same. Call it after the
     trial ran: threadpoolctl lists only the libraries loaded by then.
     """
-    try:
-        import llvmlite.binding as ll
-
-        target = ll.get_host_cpu_name()
-    except Exception:  # pragma: no cover - llvmlite comes with numba
-        target = "unknown"
+    target = host_cpu()
     try:
         import numba
 

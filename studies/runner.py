@@ -192,8 +192,9 @@ class Deadline:
     """When to stop *starting* trials: none is started unless it is expected to finish by
     ``at`` (seconds since the epoch); trials already running always finish. A trial's
     expected duration is the median wall time of the trials of the same problem and
-    optimizer, stored before (``times``: :func:`store.stored_wall_times`) or finished in
-    this run; for a pair with none, ``fallback[(problem, optimizer)]`` (an estimate,
+    optimizer finished in this run where there are any (they measure the machine as it
+    runs now), else of those stored before (``times``: on this host's scale,
+    :func:`studies.timing.on_host`), else ``fallback[(problem, optimizer)]`` (an estimate,
     :func:`studies.timing.expected_seconds`), else 0 (it starts whenever the deadline has
     not passed). Times were measured one trial per core, as the runs here go."""
 
@@ -201,12 +202,13 @@ class Deadline:
                  fallback: dict | None = None):
         self.at = float(at)
         self.times = {k: list(v) for k, v in (times or {}).items()}
+        self.fresh: dict = {}
         self.fallback = dict(fallback or {})
         self.clock = clock
 
     def expected(self, spec: dict) -> float:
         pair = (spec["problem"], spec["optimizer"])
-        ws = self.times.get(pair)
+        ws = self.fresh.get(pair) or self.times.get(pair)
         if ws:
             return float(np.median(ws))
         guess = self.fallback.get(pair)
@@ -219,7 +221,35 @@ class Deadline:
         w = rec.get("wall_time")
         if w is not None and w == w and rec.get("status") != "failed":
             s = rec["spec"]
-            self.times.setdefault((s["problem"], s["optimizer"]), []).append(float(w))
+            self.fresh.setdefault((s["problem"], s["optimizer"]), []).append(float(w))
+
+
+def stored_times_here(out: Path, trials: list, scheduler: str | None) -> tuple[dict, dict]:
+    """``({(problem, optimizer): [seconds]}, {(problem, optimizer): how})`` of the stored
+    ``trials`` on the scale of the host that runs them (:func:`studies.timing.on_host`);
+    with a remote ``scheduler`` the workers' hosts are unknown here, so the stored times
+    are pooled as they are."""
+    from .provenance import host_cpu
+    from .timing import on_host
+
+    return on_host(store.stored_timings(out, trials), None if scheduler else host_cpu())
+
+
+def unscaled_warning(todo: list, how: dict) -> str:
+    """The line ``run --stop-by`` prints when a pair it is to run was timed only on other
+    CPUs with no trial timed on both to scale by (:func:`studies.timing.on_host`), else
+    ``""``: such a deadline is a guess, give it a margin."""
+    loose = sorted({(s["problem"], s["optimizer"]) for _, s in todo
+                    if how.get((s["problem"], s["optimizer"])) in
+                    ("unscaled", "scaled, partly unscaled")})
+    if not loose:
+        return ""
+    from .provenance import host_cpu
+
+    return (f"--stop-by: {', '.join(f'{p} {o}' for p, o in loose)} timed only on other CPUs "
+            f"than this one ({host_cpu()}), with no trial of this study timed on both to "
+            "scale by: their expected times are the other hosts' (DEVELOPERS.md measured "
+            "2.5-3x between hosts); give the deadline a margin")
 
 
 def parse_deadline(text: str, now: _dt.datetime | None = None) -> float:
@@ -307,7 +337,10 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
 
     deadline = None
     if stop_by is not None:
-        times = store.stored_wall_times(out, trials)
+        times, how = stored_times_here(out, trials, scheduler)
+        warning = unscaled_warning(todo, how)
+        if warning:
+            print(warning, flush=True)
         if estimates is None:
             from .timing import expected_seconds
 

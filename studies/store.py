@@ -251,32 +251,48 @@ def trial_status(out: Path, key: str) -> str:
         return str(nc.getncattr("status"))
 
 
-def stored_wall_times(out: Path, trials: list, done: set | None = None) -> dict:
-    """``{(problem, optimizer): [wall seconds]}`` of the stored trials among ``trials``
-    (``(key, spec)`` pairs; ``done``: :func:`finished_keys` when the caller has it), read
-    from each file's ``wall_time`` attribute; files without a readable one are left out."""
+def stored_timings(out: Path, trials: list, done: set | None = None) -> dict:
+    """``{(problem, optimizer): [(wall seconds, cpu)]}`` of the stored trials among
+    ``trials`` (``(key, spec)`` pairs; ``done``: :func:`finished_keys` when the caller has
+    it): each file's ``wall_time`` and the ``cpu_target`` of its ``environment`` (the host
+    CPU that timed it; None where the file has none). Files without a readable wall time
+    are left out."""
     done = finished_keys(out) if done is None else done
-    times: dict[tuple[str, str], list[float]] = {}
+    times: dict[tuple[str, str], list[tuple[float, str | None]]] = {}
     for k, s in trials:
         if k not in done:
             continue
-        w = wall_time(stored_path(out, k))
+        w, cpu = trial_timing(stored_path(out, k))
         if w is not None:
-            times.setdefault((s["problem"], s["optimizer"]), []).append(w)
+            times.setdefault((s["problem"], s["optimizer"]), []).append((w, cpu))
     return times
 
 
-def wall_time(path: Path) -> float | None:
-    """The ``wall_time`` attribute (seconds) of one trial file, read without loading it;
-    None when the file has no readable one or it is NaN (a lost worker's record)."""
+def stored_wall_times(out: Path, trials: list, done: set | None = None) -> dict:
+    """``{(problem, optimizer): [wall seconds]}``: :func:`stored_timings` without the
+    hosts (the report's core-hours are those of the hosts that timed the trials)."""
+    return {pair: [w for w, _ in ts] for pair, ts in stored_timings(out, trials, done).items()}
+
+
+def trial_timing(path: Path) -> tuple[float | None, str | None]:
+    """``(wall_time, cpu_target)`` of one trial file, read without loading it: the wall time
+    in seconds (None when the file has no readable one or it is NaN, a lost worker's
+    record) and the host CPU of its ``environment`` attribute (None when absent)."""
     import netCDF4
 
     try:
         with netCDF4.Dataset(path) as nc:
             w = float(nc.getncattr("wall_time"))
+            env = nc.getncattr("environment") if "environment" in nc.ncattrs() else None
     except (OSError, AttributeError, ValueError):
-        return None
-    return w if w == w else None
+        return None, None
+    cpu = None
+    if env:
+        try:
+            cpu = json.loads(env).get("cpu_target") or None
+        except (ValueError, AttributeError):
+            cpu = None
+    return (w if w == w else None), (str(cpu) if cpu else None)
 
 
 def clean_temporaries(out: Path) -> int:

@@ -14,6 +14,12 @@ A trial's expected duration (:func:`expected_seconds`), for its problem and opti
    rough figure: methods differ several-fold in how their cost grows);
 3. *other methods*: the median of the stored trials of the other optimizers on the problem;
 4. none (no reference at all).
+
+The report gives core-hours of the hosts that timed the trials, whatever host writes it
+(so it does not change with the machine that rebuilds it). ``run --stop-by`` asks how
+long a trial takes *here*: :func:`on_host` puts the stored times on the running host's
+scale first, as the hosts differ several-fold (an M2 trial took 2.5-3x longer on a Zen 3
+core than on a Zen 5 one, DEVELOPERS.md).
 """
 from __future__ import annotations
 
@@ -74,3 +80,51 @@ def expected_seconds(trials: list, times: dict) -> dict:
         ref = [w for (q, _), ws in times.items() if q == p for w in ws]
         out[(p, o)] = (float(np.median(ref)), "other methods") if ref else (None, None)
     return out
+
+
+def host_ratio(timings: dict, src: str, dst: str, problem: str | None = None) -> float | None:
+    """How much longer a trial takes on host ``dst`` than on ``src`` (CPU names, the
+    ``cpu_target`` of the trials' provenance): the median, over the (problem, optimizer)
+    pairs timed on both, of the ratio of their median wall times; only the pairs of
+    ``problem`` where it has any (a host's speed-up differs with the network's size: cache),
+    else all. None when no pair was timed on both. ``timings``: ``{(problem, optimizer):
+    [(seconds, cpu)]}`` (:func:`studies.store.stored_timings`)."""
+    ratios: dict[str, list[float]] = {}
+    for (p, _), ts in timings.items():
+        a = [w for w, c in ts if c == src]
+        b = [w for w, c in ts if c == dst]
+        if a and b and float(np.median(a)) > 0:
+            ratios.setdefault(p, []).append(float(np.median(b)) / float(np.median(a)))
+    pick = ratios.get(problem) or [r for rs in ratios.values() for r in rs]
+    return float(np.median(pick)) if pick else None
+
+
+def on_host(timings: dict, host: str | None) -> tuple[dict, dict]:
+    """The stored times on host ``host``'s scale, for ``run --stop-by``: ``({(problem,
+    optimizer): [seconds]}, {(problem, optimizer): how})``. Per pair, ``how`` is
+
+    * ``"this host"``: only the times measured on ``host`` (the others are left out);
+    * ``"scaled"``: every time measured on another host ``h`` times :func:`host_ratio` of
+      ``h`` to ``host`` (on the same problem where measured), or as it is where nothing was
+      timed on both (``"scaled, partly unscaled"`` / ``"unscaled"`` then);
+    * ``"pooled"``: ``host`` is None (a remote cluster, whose workers' hosts are unknown
+      here), or no time of the pair names its host: the times as they are.
+    """
+    out: dict = {}
+    how: dict = {}
+    for pair, ts in timings.items():
+        here = [w for w, c in ts if c is not None and c == host]
+        if host is None or all(c is None for _, c in ts):
+            out[pair], how[pair] = [w for w, _ in ts], "pooled"
+        elif here:
+            out[pair], how[pair] = here, "this host"
+        else:
+            ws, scaled, unscaled = [], 0, 0
+            for w, c in ts:
+                r = host_ratio(timings, c, host, pair[0]) if c is not None else None
+                ws.append(w * r if r is not None else w)
+                scaled, unscaled = scaled + (r is not None), unscaled + (r is None)
+            out[pair] = ws
+            how[pair] = ("scaled" if not unscaled else "unscaled" if not scaled
+                         else "scaled, partly unscaled")
+    return out, how

@@ -33,7 +33,95 @@ def test_parse_deadline_forms():
             parse_deadline(bad, NOW)
 
 
-def test_deadline_expects_the_median_of_stored_and_finished_trials():
+def test_deadline_prefers_the_trials_finished_in_this_run_to_the_stored_ones():
+    """A trial finished in this run measures the machine as it runs now: once a pair has
+    one, the stored times (another host's, another load's) no longer count."""
+    d = Deadline(1e9, {("p", "a"): [50.0, 60.0, 70.0]}, clock=lambda: 0.0)
+    a = {"problem": "p", "optimizer": "a"}
+    assert d.expected(a) == 60.0
+    d.record({"spec": a, "wall_time": 500.0, "status": "ok"})
+    assert d.expected(a) == 500.0                              # not the median 65 of all four
+    d.record({"spec": a, "wall_time": 300.0, "status": "diverged"})
+    assert d.expected(a) == 400.0
+
+
+def test_host_ratio_by_hand():
+    t = {("M2", "a"): [(10.0, "z5"), (12.0, "z5"), (30.0, "z3")],
+         ("M2", "b"): [(20.0, "z5"), (50.0, "z3")],
+         ("M0", "a"): [(1.0, "z5"), (1.1, "z3")]}
+    from studies.timing import host_ratio
+
+    # M2: a 30/11, b 50/20 -> median of the two; M0 is another problem, left out
+    assert host_ratio(t, "z5", "z3", "M2") == pytest.approx((30 / 11 + 2.5) / 2)
+    assert host_ratio(t, "z5", "z3", "M1") == pytest.approx(2.5)   # none on M1: all three
+    assert host_ratio(t, "z3", "z5", "M0") == pytest.approx(1 / 1.1)
+    assert host_ratio(t, "z5", "zen9", "M2") is None
+
+
+def test_on_host_puts_stored_times_on_the_running_hosts_scale():
+    from studies.timing import on_host
+
+    r = (30 / 11 + 2.5) / 2                                      # z5 -> z3 on M2
+    t = {("M2", "a"): [(10.0, "z5"), (12.0, "z5"), (30.0, "z3")],
+         ("M2", "b"): [(20.0, "z5"), (50.0, "z3")],
+         ("M2", "c"): [(8.0, "z5"), (9.0, "z5")],                 # never run on z3
+         ("M2", "d"): [(7.0, "z4")],                              # z4 shares nothing with z3
+         ("M2", "e"): [(8.0, "z5"), (7.0, "z4")],
+         ("M2", "f"): [(5.0, None), (6.0, None)]}                 # files without a host
+    times, how = on_host(t, "z3")
+    assert times[("M2", "a")] == [30.0] and how[("M2", "a")] == "this host"
+    assert times[("M2", "c")] == pytest.approx([8 * r, 9 * r]) and how[("M2", "c")] == "scaled"
+    assert times[("M2", "d")] == [7.0] and how[("M2", "d")] == "unscaled"
+    assert times[("M2", "e")] == pytest.approx([8 * r, 7.0])
+    assert how[("M2", "e")] == "scaled, partly unscaled"
+    assert times[("M2", "f")] == [5.0, 6.0] and how[("M2", "f")] == "pooled"
+    pooled, how = on_host(t, None)                                # a remote cluster
+    assert pooled[("M2", "a")] == [10.0, 12.0, 30.0] and set(how.values()) == {"pooled"}
+
+
+def test_stored_timings_read_the_host_of_each_trial(tmp_path, monkeypatch):
+    import time
+
+    import studies.provenance
+    import studies.timing
+    from studies.provenance import host_cpu
+
+    st = STUDY.resolved(True)
+    run_trials(st, tmp_path, quick=True, workers=0, progress=False)
+    trials = keyed(expand(st, quick=True), studies.expand.code_version(st))
+    timings = store.stored_timings(tmp_path, trials)
+    assert timings and {c for ts in timings.values() for _, c in ts} == {host_cpu()}
+    assert store.stored_wall_times(tmp_path, trials) == \
+        {p: [w for w, _ in ts] for p, ts in timings.items()}
+    # run --stop-by times by the host that runs it: as another CPU, nothing stored is "here"
+    seen = []
+    real = studies.timing.on_host
+    monkeypatch.setattr(studies.timing, "on_host", lambda t, h: seen.append(h) or real(t, h))
+    monkeypatch.setattr(studies.provenance, "host_cpu", lambda: "zen9")
+    run_trials(st, tmp_path, quick=True, workers=0, progress=False, stop_by=time.time() + 60)
+    assert seen == ["zen9"]
+    from studies.runner import stored_times_here
+
+    # a remote cluster's workers may be any host: its stored times are pooled as they are
+    assert stored_times_here(tmp_path, trials, "tcp://nowhere:1")[0] == \
+        store.stored_wall_times(tmp_path, trials) and seen[-1] is None
+
+
+def test_stop_by_warns_when_a_pair_to_run_was_timed_elsewhere_only():
+    from studies.runner import unscaled_warning
+
+    todo = [("k1", {"problem": "M2", "optimizer": "sgd"}),
+            ("k2", {"problem": "M2", "optimizer": "almeida"}),
+            ("k3", {"problem": "M1", "optimizer": "smd"})]
+    how = {("M2", "sgd"): "this host", ("M2", "almeida"): "unscaled",
+           ("M1", "smd"): "scaled, partly unscaled", ("M0", "smd"): "unscaled"}
+    w = unscaled_warning(todo, how)
+    assert "M1 smd, M2 almeida timed only on other CPUs" in w and "M0" not in w
+    assert "sgd" not in w and "margin" in w
+    assert unscaled_warning(todo[:1], how) == ""
+
+
+def test_deadline_expects_the_median_of_stored_or_finished_trials():
     now = [1000.0]
     d = Deadline(1100.0, {("p", "a"): [50.0, 200.0, 90.0]}, clock=lambda: now[0])
     a, b = {"problem": "p", "optimizer": "a"}, {"problem": "p", "optimizer": "b"}
