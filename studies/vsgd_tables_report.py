@@ -81,21 +81,22 @@ def _mean_ci(v) -> str:
 
 
 def _grid_best(sens, problem: str):
-    """``(setting, train [%], test [%], n seeds, settings with every seed ok, settings in the grid)``
-    of the Almeida setting with the lowest mean final test error over the seeds of the
-    ``vsgd-sensitivity`` Dataset ``sens`` (the paper's tuning criterion), among the settings
-    with every seed ok; None if none."""
+    """``(setting, train [%], test [%], n seeds, settings with every seed ok, settings in the
+    grid, settings with a diverged seed)`` of the Almeida setting with the lowest mean final
+    test error over the seeds of the ``vsgd-sensitivity`` Dataset ``sens`` (the paper's tuning
+    criterion), among the settings with every seed ok; None if none."""
     if sens is None or problem not in sens["problem"].values.astype(str):
         return None
     sub = sens.sel(problem=problem)
     best = None
-    done = grid = 0
+    done = grid = diverged = 0
     for i, o in enumerate(sub["optimizer"].values.astype(str)):
         if o != "almeida":
             continue
         cell = sub.isel(setting=i)
         status = cell["status"].values.astype(str)
         grid += not (status == "excluded").all()
+        diverged += (status == "diverged").any()
         if not (status == "ok").all():
             continue
         done += 1
@@ -103,7 +104,16 @@ def _grid_best(sens, problem: str):
         tr = 100 * cell["train_error"].isel(epoch=-1).values
         if best is None or te.mean() < best[2]:
             best = (str(sub["setting"].values[i]), float(tr.mean()), float(te.mean()), te.size)
-    return None if best is None else (*best, done, grid)
+    return None if best is None else (*best, done, grid, diverged)
+
+
+def _grid_count(done: int, grid: int, diverged: int) -> str:
+    """How complete a problem's grid is: ``'21 of 28 settings with every seed ok, 1 with a
+    diverged seed, 6 not yet run in full'``; the last two clauses only where nonzero."""
+    rest = grid - done - diverged
+    why = ([f"{diverged} with a diverged seed"] if diverged else []) + (
+        [f"{rest} not yet run in full"] if rest > 0 else [])
+    return f"{done} of {grid} settings with every seed ok" + "".join(f", {w}" for w in why)
 
 
 def almeida_rows(ds, sens=None) -> list[str]:
@@ -121,8 +131,8 @@ def almeida_rows(ds, sens=None) -> list[str]:
         best = _grid_best(sens, p)
         for j, metric in enumerate(("train_error", "test_error")):
             code = _mean_ci(ALMEIDA_PYOPTIM[p][j]) if p in ALMEIDA_PYOPTIM else "not measured"
-            grid = (f"{best[1 + j]:.2f} (n={best[3]}, {best[0]}; {best[4]} of {best[5]} "
-                    "settings with every seed ok)" if best else "not run")
+            grid = (f"{best[1 + j]:.2f} (n={best[3]}, {best[0]}; {_grid_count(*best[4:])})"
+                    if best else "not run")
             out.append(f"| {p} | {metric.split('_')[0]} | {PAPER_ALMEIDA[p][j]:.2f} | "
                        f"{_mean_ci(values[j])} | {code} | {grid} |")
     return out
@@ -177,8 +187,8 @@ def almeida_grid_text(sens, ds=None) -> str:
         if best is None:
             clauses.append(f"on {p} the grid has no setting with every seed ok yet")
             continue
-        setting, _, test, _, done, grid = best
-        part = "" if done >= grid else f"; {done} of {grid} settings with every seed ok"
+        setting, _, test, _, done, grid, diverged = best
+        part = "" if done >= grid else f"; {_grid_count(done, grid, diverged)}"
         at = f"{setting}, {test:.2f}% against the paper's {paper:.2f}%{part}"
         ours = stored.get(p)
         if test >= paper:

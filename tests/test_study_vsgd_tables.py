@@ -157,16 +157,22 @@ def test_almeida_companion_puts_the_two_forms_and_the_tuned_best_side_by_side(tm
                       coords={"problem": ["M0"], "setting": ["almeida(a)", "almeida(b)", "almeida(c)"],
                               "seed": [0, 1], "optimizer": ("setting", ["almeida"] * 3)})
     # settings with every seed ok: a and b (c has a diverged seed); in the grid: all three
-    assert rep._grid_best(sens, "M0") == ("almeida(a)", 12.0, 13.0, 2, 2, 3)
+    assert rep._grid_best(sens, "M0") == ("almeida(a)", 12.0, 13.0, 2, 2, 3, 1)
     cut = sens.copy(deep=True)
     cut["status"].values[0, 1] = "excluded"                       # b: off a cut grid
-    assert rep._grid_best(cut, "M0")[4:] == (1, 2)
+    assert rep._grid_best(cut, "M0")[4:] == (1, 2, 1)
+    cut["status"].values[0, 2] = ["ok", "missing"]                # c: one seed not run yet
+    assert rep._grid_best(cut, "M0")[4:] == (1, 2, 0)
+    assert rep._grid_count(1, 2, 0) == "1 of 2 settings with every seed ok, 1 not yet run in full"
+    assert rep._grid_count(21, 28, 1) == ("21 of 28 settings with every seed ok, 1 with a "
+                                          "diverged seed, 6 not yet run in full")
+    assert rep._grid_count(3, 3, 0) == "3 of 3 settings with every seed ok"
     assert rep._grid_best(sens, "M1") is None and rep._grid_best(None, "M0") is None
     rows = rep.almeida_rows(ds, sens)
     code_tr = np.array(rep.ALMEIDA_PYOPTIM["M0"][0])
     half = stats.t.ppf(0.975, 9) * code_tr.std(ddof=1) / np.sqrt(10)
     assert rows[2] == (f"| M0 | train | 11.80 | 9.50 ± 6.35 (n=2) | {code_tr.mean():.2f} ± {half:.2f} (n=10) | "
-                       "12.00 (n=2, almeida(a); 2 of 3 settings with every seed ok) |")
+                       "12.00 (n=2, almeida(a); 2 of 3 settings with every seed ok, 1 with a diverged seed) |")
     assert rows[3].startswith("| M0 | test | 11.13 | 10.50 ± ")
     (tmp_path / "vsgd-tables").mkdir()
     paths = rep.extra_report(ds, tmp_path / "vsgd-tables")
@@ -177,7 +183,8 @@ def test_almeida_companion_puts_the_two_forms_and_the_tuned_best_side_by_side(tm
     # paper's 11.13%; M1 and M2 have no grid
     grid = rep.almeida_grid_text(sens, ds)
     assert grid == ("on M0 no setting of the grid reaches the paper's value (best: almeida(a), "
-                    "13.00% against the paper's 11.13%; 2 of 3 settings with every seed ok), so "
+                    "13.00% against the paper's 11.13%; 2 of 3 settings with every seed ok, 1 with a "
+                    "diverged seed), so "
                     "tuning does not explain the gap; on M1 the grid has no setting with every "
                     "seed ok yet; on M2 the grid has no setting with every seed ok yet.")
     # no vsgd-sensitivity Dataset beside tmp_path/vsgd-tables: the file says so
