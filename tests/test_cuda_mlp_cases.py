@@ -14,19 +14,14 @@ and the curvature references by brute-force Jacobians.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in {"", "0"}
-from numba import cuda  # noqa: E402  (after reading the switch)
+import cuda_gate
 
-if not SIM and not cuda.is_available():
-    pytest.skip("needs a CUDA GPU or NUMBA_ENABLE_CUDASIM=1 (run by test_cuda_mlp_sim.py)",
-                allow_module_level=True)
-if not SIM:
-    pytestmark = pytest.mark.gpu
+pytestmark = cuda_gate.require("tests/test_cuda_mlp_sim.py")
+
+from numba import cuda  # noqa: E402  (after the gate)
 
 from adaptlr.mlp.cuda_launch import CudaLaunch  # noqa: E402
 from adaptlr.mlp import cuda_layers as cl  # noqa: E402

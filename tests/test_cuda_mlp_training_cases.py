@@ -8,19 +8,12 @@ records and final parameters to float32 tolerance (float64: ~1e-10).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in {"", "0"}
-from numba import cuda  # noqa: E402
+import cuda_gate
 
-if not SIM and not cuda.is_available():
-    pytest.skip("needs a CUDA GPU or NUMBA_ENABLE_CUDASIM=1 (run by test_cuda_mlp_sim.py)",
-                allow_module_level=True)
-if not SIM:
-    pytestmark = pytest.mark.gpu
+pytestmark = cuda_gate.require("tests/test_cuda_mlp_sim.py")
 
 from adaptlr import optimizers  # noqa: E402
 from adaptlr.mlp import MLP  # noqa: E402

@@ -50,10 +50,10 @@ def test_cuda_twins_in_simulator():
 @pytest.mark.gpu
 @pytest.mark.timeout(900)
 def test_cuda_twins_on_gpu():
-    from numba import cuda
+    from adaptlr import targets
 
-    if not cuda.is_available():
-        pytest.skip("no CUDA GPU")
+    if targets.CUDA_SIMULATOR or not targets.cuda_available():
+        pytest.skip("no CUDA GPU (the simulator's cases run in test_cuda_twins_in_simulator)")
     _check(subprocess.run(_argv(), cwd=ROOT, env=_env(), capture_output=True, text=True))
 
 

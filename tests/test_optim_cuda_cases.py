@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cuda_gate
 from adaptlr import optimizers, targets
 
-if not targets.cuda_available():
-    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
+pytestmark = cuda_gate.require("tests/test_optim_cuda.py")
 
-from numba import cuda  # noqa: E402
+from numba import cuda  # noqa: E402  (after the gate)
 
 from adaptlr.optimizers import NonFiniteGradientError  # noqa: E402
 
