@@ -31,6 +31,8 @@ py-optim), no ``abs()`` is needed: the estimate is positive by construction.
 The L2 term contributes its exact curvature ``lambda`` to every weight.
 For one sample (m = 1) the propagation ``C_{k+1} @ (W_{k+1}^2)^T`` is one pass over
 ``W_{k+1}`` (rank1.propagate_rows) instead of squaring it into a buffer and a BLAS product.
+For m > 1 the propagation is back-propagation's (layer_loops.propagate_errors) with ``W^2``
+and ``f'^2``; the bias sums and the squares of ``X_k`` are layer_loops.py's too.
 Requires :func:`adaptlr.mlp.forward.forward` on the same rows first.
 """
 from __future__ import annotations
@@ -38,8 +40,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..targets import cpu_kernel
-from .activations import SOFTMAX, deriv
-from .forward import layer_input
+from .activations import SOFTMAX
+from .forward import layer_input, layer_rows, layer_weights
+from .layer_loops import column_means, propagate_errors, square_rows
 from .rank1 import outer_sq_plus_const, propagate_rows
 
 
@@ -48,9 +51,8 @@ def output_curvature(sizes, out, m, ws):
     """bbprop's output curvature C_L into ``ws.c``: p (1 - p) (softmax + cross-entropy) or 1."""
     n_layers = sizes.shape[0] - 1
     b = sizes[n_layers]
-    s = ws.row_offsets[n_layers - 1]
-    P = ws.h[s:s + m * b].reshape(m, b)
-    C = ws.c[s:s + m * b].reshape(m, b)
+    P = layer_rows(ws.h, ws, sizes, n_layers - 1, m)
+    C = layer_rows(ws.c, ws, sizes, n_layers - 1, m)
     if out == SOFTMAX:
         for i in range(m):
             for j in range(b):
@@ -83,38 +85,23 @@ def bbprop(theta, offsets, sizes, act, out, l2, X, m, ws, curv):
         b = sizes[k + 1]
         ow = offsets[2 * k]
         ob = offsets[2 * k + 1]
-        s = ws.row_offsets[k]
-        Ck = ws.c[s:s + m * b].reshape(m, b)
+        Ck = layer_rows(ws.c, ws, sizes, k, m)
         Xin = layer_input(X, ws, sizes, k, m)
-        cW = curv[ow:ow + a * b].reshape(a, b)
+        cW = layer_weights(curv, offsets, sizes, k)
         if m == 1:
             outer_sq_plus_const(Xin[0], Ck[0], cW, l2)
         else:
-            Xsq = ws.t1[:m * a].reshape(m, a)
-            for i in range(m):
-                for j in range(a):
-                    Xsq[i, j] = Xin[i, j] * Xin[i, j]
-            np.dot(Xsq.T, Ck, cW)
+            np.dot(square_rows(Xin, m, a, ws.t1).T, Ck, cW)
             cw = curv[ow:ow + a * b]
             for i in range(a * b):
                 cw[i] = cw[i] * inv_m + l2
-        for j in range(b):
-            acc = 0.0
-            for i in range(m):
-                acc += Ck[i, j]
-            curv[ob + j] = acc * inv_m
+        column_means(Ck, m, b, curv, ob, inv_m)
         if k > 0:
-            sp = ws.row_offsets[k - 1]
             if m == 1:  # one pass over W_k, no W_k^2 buffer
+                sp = ws.row_offsets[k - 1]
                 propagate_rows(theta[ow:ow + a * b], a, b, Ck[0], Ck[0], Ck[0], ws.c[sp:sp + a],
                                ws.h[sp:sp + a], act, False, True)
                 continue
-            Cp = ws.c[sp:sp + m * a].reshape(m, a)
             square_weights(theta, offsets, ws, k)  # W_0^2 is never needed
-            Wsq = ws.wsq[ow:ow + a * b].reshape(a, b)
-            np.dot(Ck, Wsq.T, Cp)
-            Hp = ws.h[sp:sp + m * a].reshape(m, a)
-            for i in range(m):
-                for j in range(a):
-                    fp = deriv(Hp[i, j], act)
-                    Cp[i, j] = Cp[i, j] * (fp * fp)
+            propagate_errors(layer_weights(ws.wsq, offsets, sizes, k), ws.c, ws, sizes, act, m, k,
+                             True)

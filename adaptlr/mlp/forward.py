@@ -34,13 +34,30 @@ from .activations import SOFTMAX, bias_activate
 
 
 @cpu_kernel
+def layer_rows(buf, ws, sizes, k, m):
+    """The (m, sizes[k+1]) block of layer ``k``'s units in a per-unit workspace buffer
+    (``ws.h``, ``ws.d``, ``ws.c``, ``ws.r``, ``ws.rd``: one row per sample, workspace.py)."""
+    s = ws.row_offsets[k]
+    b = sizes[k + 1]
+    return buf[s:s + m * b].reshape(m, b)
+
+
+@cpu_kernel
+def layer_weights(theta, offsets, sizes, k):
+    """The (sizes[k], sizes[k+1]) weight block ``W_k`` of a flat parameter-sized buffer
+    (``theta``, a direction ``v``, ``ws.wsq``; layout.py)."""
+    a = sizes[k]
+    b = sizes[k + 1]
+    ow = offsets[2 * k]
+    return theta[ow:ow + a * b].reshape(a, b)
+
+
+@cpu_kernel
 def layer_input(X, ws, sizes, k, m):
     """Input matrix of layer ``k`` (m rows): ``X`` for k = 0, else the outputs of layer k-1."""
     if k == 0:
         return X
-    s = ws.row_offsets[k - 1]
-    a = sizes[k]
-    return ws.h[s:s + m * a].reshape(m, a)
+    return layer_rows(ws.h, ws, sizes, k - 1, m)
 
 
 @cpu_kernel
@@ -52,14 +69,10 @@ def forward(theta, offsets, sizes, act, out, X, m, labels, targets, ws):
     """
     n_layers = sizes.shape[0] - 1
     for k in range(n_layers):
-        a = sizes[k]
         b = sizes[k + 1]
-        ow = offsets[2 * k]
         ob = offsets[2 * k + 1]
-        W = theta[ow:ow + a * b].reshape(a, b)
-        s = ws.row_offsets[k]
-        A = ws.h[s:s + m * b].reshape(m, b)
-        np.dot(layer_input(X, ws, sizes, k, m), W, A)
+        A = layer_rows(ws.h, ws, sizes, k, m)
+        np.dot(layer_input(X, ws, sizes, k, m), layer_weights(theta, offsets, sizes, k), A)
         if k < n_layers - 1:
             bias_activate(A, theta[ob:ob + b], act)
         else:
@@ -76,8 +89,7 @@ def output_loss(sizes, out, m, labels, targets, ws):
     returns ``(loss_sum, n_err)`` as :func:`forward` does."""
     n_layers = sizes.shape[0] - 1
     b = sizes[n_layers]
-    s = ws.row_offsets[n_layers - 1]
-    Z = ws.h[s:s + m * b].reshape(m, b)
+    Z = layer_rows(ws.h, ws, sizes, n_layers - 1, m)
     loss_sum = 0.0
     n_err = 0.0
     if out == SOFTMAX:

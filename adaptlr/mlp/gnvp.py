@@ -19,7 +19,8 @@ Gauss-Newton rather than the Hessian)::
     U_k = (U_{k+1} @ W_{k+1}^T) * f'(A_k),
     hv(W_k) = X_k^T @ U_k / m + lambda V_k,    hv(b_k) = sum_n U_k[n] / m
 
-G is positive semi-definite, so ``v . G v >= 0``. Requires
+(backward.py's pass, :func:`adaptlr.mlp.backward.backprop_mean`, run on ``U`` in ``ws.rd``
+with ``V`` in the L2 term). G is positive semi-definite, so ``v . G v >= 0``. Requires
 :func:`adaptlr.mlp.forward.forward` on the same rows first.
 """
 from __future__ import annotations
@@ -28,9 +29,8 @@ import numpy as np
 
 from ..targets import cpu_kernel
 from .activations import SOFTMAX, deriv
-from .backward import backprop_errors
-from .forward import layer_input
-from .rank1 import outer_plus
+from .backward import backprop_mean
+from .forward import layer_input, layer_rows, layer_weights
 
 
 @cpu_kernel
@@ -39,24 +39,17 @@ def gnvp(theta, offsets, sizes, act, out, l2, X, m, ws, v, hv):
     n_layers = sizes.shape[0] - 1
     # R-forward
     for k in range(n_layers):
-        a = sizes[k]
         b = sizes[k + 1]
-        ow = offsets[2 * k]
         ob = offsets[2 * k + 1]
-        W = theta[ow:ow + a * b].reshape(a, b)
-        V = v[ow:ow + a * b].reshape(a, b)
-        s = ws.row_offsets[k]
-        RA = ws.r[s:s + m * b].reshape(m, b)
-        np.dot(layer_input(X, ws, sizes, k, m), V, RA)
+        RA = layer_rows(ws.r, ws, sizes, k, m)
+        np.dot(layer_input(X, ws, sizes, k, m), layer_weights(v, offsets, sizes, k), RA)
         if k > 0:
-            sp = ws.row_offsets[k - 1]
-            RX = ws.r[sp:sp + m * a].reshape(m, a)
             T = ws.t2[:m * b].reshape(m, b)
-            np.dot(RX, W, T)
+            np.dot(layer_rows(ws.r, ws, sizes, k - 1, m), layer_weights(theta, offsets, sizes, k), T)
             for i in range(m):
                 for j in range(b):
                     RA[i, j] = RA[i, j] + T[i, j]
-        H = ws.h[s:s + m * b].reshape(m, b)
+        H = layer_rows(ws.h, ws, sizes, k, m)
         for i in range(m):
             for j in range(b):
                 r = RA[i, j] + v[ob + j]
@@ -65,10 +58,9 @@ def gnvp(theta, offsets, sizes, act, out, l2, X, m, ws, v, hv):
                 RA[i, j] = r
     # output Hessian
     b = sizes[n_layers]
-    s = ws.row_offsets[n_layers - 1]
-    P = ws.h[s:s + m * b].reshape(m, b)
-    RZ = ws.r[s:s + m * b].reshape(m, b)
-    U = ws.rd[s:s + m * b].reshape(m, b)
+    P = layer_rows(ws.h, ws, sizes, n_layers - 1, m)
+    RZ = layer_rows(ws.r, ws, sizes, n_layers - 1, m)
+    U = layer_rows(ws.rd, ws, sizes, n_layers - 1, m)
     if out == SOFTMAX:
         for i in range(m):
             dot = 0.0
@@ -81,28 +73,4 @@ def gnvp(theta, offsets, sizes, act, out, l2, X, m, ws, v, hv):
             for j in range(b):
                 U[i, j] = RZ[i, j]
     # backward of U
-    inv_m = 1.0 / m
-    for k in range(n_layers - 1, -1, -1):
-        a = sizes[k]
-        b = sizes[k + 1]
-        ow = offsets[2 * k]
-        ob = offsets[2 * k + 1]
-        s = ws.row_offsets[k]
-        Uk = ws.rd[s:s + m * b].reshape(m, b)
-        hW = hv[ow:ow + a * b].reshape(a, b)
-        Xin = layer_input(X, ws, sizes, k, m)
-        if m == 1:
-            outer_plus(Xin[0], Uk[0], hW, l2, v[ow:ow + a * b].reshape(a, b))
-        else:
-            np.dot(Xin.T, Uk, hW)
-            hw = hv[ow:ow + a * b]
-            vw = v[ow:ow + a * b]
-            for i in range(a * b):
-                hw[i] = hw[i] * inv_m + l2 * vw[i]
-        for j in range(b):
-            acc = 0.0
-            for i in range(m):
-                acc += Uk[i, j]
-            hv[ob + j] = acc * inv_m
-        if k > 0:
-            backprop_errors(theta, offsets, sizes, act, m, ws.rd, ws, k)
+    backprop_mean(theta, offsets, sizes, act, l2, X, m, ws, ws.rd, v, hv)

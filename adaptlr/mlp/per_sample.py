@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..targets import cpu_kernel
-from .forward import layer_input
+from .forward import layer_input, layer_rows, layer_weights
+from .layer_loops import column_means, square_rows
 
 
 @cpu_kernel
@@ -39,19 +40,9 @@ def grad_sq(theta, offsets, sizes, l2, X, m, ws, g, gsq):
         b = sizes[k + 1]
         ow = offsets[2 * k]
         ob = offsets[2 * k + 1]
-        s = ws.row_offsets[k]
-        D = ws.d[s:s + m * b].reshape(m, b)
-        Xin = layer_input(X, ws, sizes, k, m)
-        Xsq = ws.t1[:m * a].reshape(m, a)
-        for i in range(m):
-            for j in range(a):
-                Xsq[i, j] = Xin[i, j] * Xin[i, j]
-        Dsq = ws.t2[:m * b].reshape(m, b)
-        for i in range(m):
-            for j in range(b):
-                Dsq[i, j] = D[i, j] * D[i, j]
-        qW = gsq[ow:ow + a * b].reshape(a, b)
-        np.dot(Xsq.T, Dsq, qW)
+        Xsq = square_rows(layer_input(X, ws, sizes, k, m), m, a, ws.t1)
+        Dsq = square_rows(layer_rows(ws.d, ws, sizes, k, m), m, b, ws.t2)
+        np.dot(Xsq.T, Dsq, layer_weights(gsq, offsets, sizes, k))
         qw = gsq[ow:ow + a * b]
         tw = theta[ow:ow + a * b]
         gw = g[ow:ow + a * b]
@@ -64,8 +55,4 @@ def grad_sq(theta, offsets, sizes, l2, X, m, ws, g, gsq):
         else:
             for i in range(a * b):
                 qw[i] = qw[i] * inv_m
-        for j in range(b):
-            acc = 0.0
-            for i in range(m):
-                acc += Dsq[i, j]
-            gsq[ob + j] = acc * inv_m
+        column_means(Dsq, m, b, gsq, ob, inv_m)
