@@ -31,7 +31,7 @@ import numpy as np
 
 from ..targets import cpu_kernel, prange
 from .activations import bias_activate
-from .forward import layer_input, output_loss
+from .forward import layer_input, layer_rows, output_loss
 
 #: the rows of each weight matrix are split into this many contiguous parts (one per
 #: prange iteration); fixed, so the sums and hence the results do not depend on the threads
@@ -75,8 +75,7 @@ def online_forward(theta, offsets, sizes, act, out, X, labels, targets, ws, part
         b = sizes[k + 1]
         ow = offsets[2 * k]
         ob = offsets[2 * k + 1]
-        s = ws.row_offsets[k]
-        A = ws.h[s:s + b].reshape(1, b)
+        A = layer_rows(ws.h, ws, sizes, k, 1)
         x = layer_input(X, ws, sizes, k, 1)[0]
         W = theta[ow:ow + a * b]
         if a * b >= PARALLEL_MIN:

@@ -55,7 +55,7 @@ from ..optimizers.elementwise import same_hyper, stable_cpu_rule, stable_identit
 from ..targets import cpu_kernel, prange
 from .backward import output_errors
 from .bbprop import output_curvature
-from .forward import layer_input
+from .forward import layer_input, layer_rows
 from .rank1 import propagate_row
 
 #: the rows of each weight matrix are dealt to this many parts, row i to part i mod
@@ -111,9 +111,8 @@ def make_online_step(rule, n_slots: int, prepare=None, zero_grad_identity: bool 
             b = sizes[k + 1]
             ow = offsets[2 * k]
             ob = offsets[2 * k + 1]
-            s = ws.row_offsets[k]
-            D = ws.d[s:s + b]
-            C = ws.c[s:s + b]
+            D = layer_rows(ws.d, ws, sizes, k, 1)[0]
+            C = layer_rows(ws.c, ws, sizes, k, 1)[0]
             sp = ws.row_offsets[k - 1] if k > 0 else 0
             Dp = ws.d[sp:sp + a]
             Cp = ws.c[sp:sp + a]
