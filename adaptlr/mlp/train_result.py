@@ -50,3 +50,18 @@ class TrainResult:
     lr_trace: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     update_trace: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     record_dims: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+
+
+def record_buffers(steps_total: int, record_lr_every: int, n_layers: int, n_dims: int, epochs: int):
+    """The NaN-filled result buffers that both training loops (training.py, cuda_training.py)
+    fill: ``(n_rec, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace, curves)``, with
+    ``n_rec = steps_total // record_lr_every`` records (0 when not recording; ``lr_steps``
+    -1 until recorded) and ``curves`` the four epoch curves (train loss, train error, test
+    loss, test error; ``epochs + 1`` entries each)."""
+    n_rec = steps_total // record_lr_every if record_lr_every else 0
+    lr_steps = np.full(n_rec, -1, np.int64)
+    lr_min, lr_med, lr_max = (np.full((n_rec, n_layers), np.nan) for _ in range(3))
+    lr_trace = np.full((n_rec, n_layers, n_dims), np.nan)
+    up_trace = np.full((n_rec, n_layers, n_dims), np.nan)
+    curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
+    return n_rec, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace, curves

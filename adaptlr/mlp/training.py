@@ -66,7 +66,7 @@ from .gnvp import gnvp
 from .online_forward import make_parts, online_forward
 from .online_step import online_kernel
 from .per_sample import grad_sq
-from .train_result import TrainResult
+from .train_result import TrainResult, record_buffers
 from .validation import check_int
 from .workspace import make_workspace
 
@@ -407,14 +407,9 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
 
     steps_total = epochs * (N // batch_size)
     L = net.n_layers
-    n_rec = steps_total // record_lr_every if record_lr_every else 0
-    D = rec_dims.shape[1]
-    lr_steps = np.full(n_rec, -1, np.int64)
-    lr_min, lr_med, lr_max = (np.full((n_rec, L), np.nan) for _ in range(3))
-    lr_trace = np.full((n_rec, L, D), np.nan)
-    up_trace = np.full((n_rec, L, D), np.nan)
+    n_rec, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace, curves = record_buffers(
+        steps_total, record_lr_every, L, rec_dims.shape[1], epochs)
     rec_tmp = np.zeros(max(net.sizes[k] * net.sizes[k + 1] for k in range(L)) if n_rec else 0, dt)
-    curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
     batch_loss = np.full(steps_total, np.nan)
 
     online = online_kernel(opt.method) if (batch_size == 1 and FUSE_ONLINE and hasattr(opt, "method")
