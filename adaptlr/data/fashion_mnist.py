@@ -11,8 +11,7 @@ import numpy as np
 
 from .checksums import FASHION_MNIST_DOWNLOAD_MD5, FASHION_MNIST_SHA256
 from .dataset import Dataset
-from .idx_dataset import IDX_FILES, IdxDatasetInfo, load_idx_dataset, match_idx_files
-from .locate import DatasetFiles, Download
+from .idx_dataset import IdxDatasetInfo, idx_files, load_idx_dataset
 
 MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -25,19 +24,12 @@ CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 
 def _info() -> IdxDatasetInfo:
-    files = DatasetFiles(
-        name="fashion-mnist", title="Fashion-MNIST",
-        subdirs=("fashion-mnist", "fashion_mnist", "FashionMNIST", "fashion"),
-        required=tuple(n + "[.gz]" for n in IDX_FILES), match=match_idx_files,
-        system_dirs=SYSTEM_DIRS,
-        downloads=tuple(
-            Download(f + ".gz", FASHION_MNIST_DOWNLOAD_MD5[f + ".gz"],
-                     tuple(m + f + ".gz" for m in MIRRORS))
-            for f in IDX_FILES),
+    files = idx_files(
+        "fashion-mnist", "Fashion-MNIST", ("fashion-mnist", "fashion_mnist", "FashionMNIST", "fashion"),
+        FASHION_MNIST_DOWNLOAD_MD5, MIRRORS, system_dirs=SYSTEM_DIRS,
         how_to=("on Debian/Ubuntu run `apt-get install -y dataset-fashion-mnist` (files in "
                 "/usr/share/datasets/fashion-mnist/), or copy the four IDX files from "
-                "https://github.com/zalandoresearch/fashion-mnist (data/fashion/) into a directory."),
-    )
+                "https://github.com/zalandoresearch/fashion-mnist (data/fashion/) into a directory."))
     return IdxDatasetInfo(files=files, sha256=FASHION_MNIST_SHA256, n_train=60000, n_test=10000,
                           class_names=CLASS_NAMES)
 

@@ -12,7 +12,7 @@ from .checksums import sha256_bytes
 from .dataset import Dataset, check_options, preprocess_pair
 from .errors import CorruptDataError
 from .idx import parse_idx, read_content
-from .locate import DatasetFiles, locate
+from .locate import DatasetFiles, Download, locate
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -38,6 +38,22 @@ def match_idx_files(directory: Path):
     if missing:
         return None, ("missing " + ", ".join(missing)) if files else "none of the files"
     return files, ""
+
+
+def idx_files(name: str, title: str, subdirs: tuple, download_md5: Mapping[str, str],
+              mirrors: tuple, how_to: str, system_dirs: tuple = ()) -> DatasetFiles:
+    """Where an IDX dataset's four :data:`IDX_FILES` are looked for (:mod:`.locate`): each as
+    ``name`` or ``name.gz`` (:func:`match_idx_files`), downloaded as ``name.gz`` from each of
+    ``mirrors`` in turn, checked against ``download_md5[name + ".gz"]``."""
+    return DatasetFiles(
+        name=name, title=title, subdirs=subdirs,
+        required=tuple(n + "[.gz]" for n in IDX_FILES), match=match_idx_files,
+        system_dirs=system_dirs,
+        downloads=tuple(
+            Download(f + ".gz", download_md5[f + ".gz"], tuple(m + f + ".gz" for m in mirrors))
+            for f in IDX_FILES),
+        how_to=how_to,
+    )
 
 
 @dataclass(frozen=True)

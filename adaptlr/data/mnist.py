@@ -5,8 +5,7 @@ import numpy as np
 
 from .checksums import MNIST_DOWNLOAD_MD5, MNIST_SHA256
 from .dataset import Dataset
-from .idx_dataset import IDX_FILES, IdxDatasetInfo, load_idx_dataset, match_idx_files
-from .locate import DatasetFiles, Download
+from .idx_dataset import IdxDatasetInfo, idx_files, load_idx_dataset
 
 #: download mirrors, tried in order (the original site is often unavailable).
 MIRRORS = (
@@ -18,16 +17,11 @@ CLASS_NAMES = tuple(str(i) for i in range(10))
 
 def _info() -> IdxDatasetInfo:
     # built at call time so that MIRRORS / checksum tables can be patched (tests, mirrors)
-    files = DatasetFiles(
-        name="mnist", title="MNIST", subdirs=("mnist", "MNIST"),
-        required=tuple(n + "[.gz]" for n in IDX_FILES), match=match_idx_files,
-        downloads=tuple(
-            Download(f + ".gz", MNIST_DOWNLOAD_MD5[f + ".gz"], tuple(m + f + ".gz" for m in MIRRORS))
-            for f in IDX_FILES),
+    files = idx_files(
+        "mnist", "MNIST", ("mnist", "MNIST"), MNIST_DOWNLOAD_MD5, MIRRORS,
         how_to=("copy the four MNIST IDX files (gzipped or not) into a directory, e.g. from "
                 "this project's ../shared/data/mnist or from a machine with internet access "
-                "(https://ossci-datasets.s3.amazonaws.com/mnist/)."),
-    )
+                "(https://ossci-datasets.s3.amazonaws.com/mnist/)."))
     return IdxDatasetInfo(files=files, sha256=MNIST_SHA256, n_train=60000, n_test=10000,
                           class_names=CLASS_NAMES)
 
