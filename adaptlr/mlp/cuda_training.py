@@ -177,7 +177,7 @@ def train_cuda(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, b
     when no CUDA device (or simulator) is present, before touching anything.
     """
     require_cuda("MLP training (train_cuda)")
-    from .train_result import TrainResult
+    from .train_result import TrainResult, record_buffers
     from .training import _optimizer_interface, _record_dims
     from .validation import check_int
 
@@ -232,13 +232,8 @@ def train_cuda(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, b
     spe = N // batch_size
     steps_total = epochs * spe
     L = net.n_layers
-    n_rec = steps_total // record_lr_every if record_lr_every else 0
-    D = rec_dims.shape[1]
-    lr_steps = np.full(n_rec, -1, np.int64)
-    lr_min, lr_med, lr_max = (np.full((n_rec, L), np.nan) for _ in range(3))
-    lr_trace = np.full((n_rec, L, D), np.nan)
-    up_trace = np.full((n_rec, L, D), np.nan)
-    curves = [np.full(epochs + 1, np.nan) for _ in range(4)]
+    n_rec, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace, curves = record_buffers(
+        steps_total, record_lr_every, L, rec_dims.shape[1], epochs)
     batch_loss = cuda.to_device(np.full(max(steps_total, 1), np.nan))
     prev = cuda.device_array(n, dtype=dt) if n_rec else None
 
