@@ -53,7 +53,11 @@ grouped into strata (:func:`stratum`: everything of the spec but the seed and th
 hyperparameters' values, the stored status and the stored environment, so ok and diverged
 trials, every optimizer, problem, batch size, dtype, L2 and machine are strata of their
 own; a trial whose recorded OpenBLAS kernel set is not this process's is left out with a
-note, as its bits depend on it: run again with ``OPENBLAS_CORETYPE`` set to it); in each,
+note, as its bits depend on it: run again with ``OPENBLAS_CORETYPE`` set to it; so is one
+whose recorded thread counts are not those the recomputations get, :func:`run_threads`:
+a local cluster gives each worker cores // ``--workers`` threads, and two verify runs of
+``--workers 1`` side by side on 2 cores recomputed 1-thread M2 trials with 2 threads and
+stored them as new trials, their losses 1 ulp off, 2026-12-06); in each,
 the ``K
 trials that took least wall time when stored are recomputed and compared as above. Where
 every one of them is bit for bit the stored trial, the stratum's other trials are carried
@@ -277,6 +281,58 @@ def _other_kernels(there: frozenset, here: frozenset) -> str:
     return f"{why} (OPENBLAS_CORETYPE={k} verifies it)"
 
 
+def recorded_threads(environment: str) -> dict | None:
+    """The thread counts (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` ...: the
+    ``thread_env`` of :func:`studies.provenance.environment`) a recorded trial environment
+    names; None where it names none or is not JSON."""
+    try:
+        env = json.loads(environment) if environment else {}
+        te = env.get("thread_env")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if not isinstance(te, dict) or not te:
+        return None
+    return {str(k): str(v) for k, v in sorted(te.items())}
+
+
+def run_threads(workers: int | None, scheduler: str | None = None) -> dict | None:
+    """The thread counts the recomputations of :func:`verify` run with: a local cluster's
+    workers get :func:`studies.runner.worker_env` (cores // workers each), ``workers=0``
+    runs them in this process with its environment; None with ``scheduler`` (a remote
+    cluster's workers are not known here, so nothing is checked)."""
+    import os
+
+    from .provenance import THREAD_VARS
+    from .runner import worker_env
+
+    if scheduler:
+        return None
+    if workers == 0:
+        return {v: os.environ.get(v, "") for v in THREAD_VARS}
+    cores = os.cpu_count() or 1
+    return dict(sorted(worker_env(int(workers) if workers else cores, cores).items()))
+
+
+def _other_threads(there: dict, here: dict) -> str:
+    """Why a trial computed with the thread counts ``there`` is left out of a sampled verify
+    run whose recomputations get ``here``, and how to match it."""
+    import os
+
+    def show(d):
+        return ", ".join(f"{k}={v or 'unset'}" for k, v in sorted(d.items()))
+
+    why = (f"computed with {show(there)}, this run's recomputations get {show(here)}: the "
+           "thread counts decide a trial's last bits, so its bits can differ here")
+    try:
+        t = int(there.get("NUMBA_NUM_THREADS") or there.get("OPENBLAS_NUM_THREADS") or "")
+    except ValueError:
+        return why
+    cores = os.cpu_count() or 1
+    if t >= 1 and cores % t == 0:
+        return f"{why} (--workers {cores // t} on this {cores}-core machine matches it)"
+    return f"{why} (a machine whose cores // --workers is {t} matches it)"
+
+
 def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
                   ) -> dict[str, tuple[list[str], list[str]]]:
     """``{stratum: (sampled current keys, the others)}`` of ``cands`` = ``{current key:
@@ -352,10 +408,17 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     rest: dict[str, tuple] = {}    # stratum -> (its sample, the keys carried if the sample agrees)
     if sample is not None:
         here = current_blas_kernels()
+        threads_here = run_threads(workers, scheduler)
         for new, old in list(todo.items()):
             there = blas_kernels(specs[old][2])
             if here is not None and there is not None and there != here:
                 res["left"].append((old, _other_kernels(there, here)))
+                del todo[new]
+                continue
+            threads_there = recorded_threads(specs[old][2])
+            if (threads_here is not None and threads_there is not None
+                    and {k: threads_here.get(k, "") for k in threads_there} != threads_there):
+                res["left"].append((old, _other_threads(threads_there, threads_here)))
                 del todo[new]
         strata = sample_strata({new: (stratum(*specs[old]), walls[old])
                                 for new, old in todo.items()}, sample)

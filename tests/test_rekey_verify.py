@@ -243,7 +243,7 @@ def test_verify_sample_recomputes_one_per_stratum_and_carries_the_rest(tmp_path,
     full = rk.verify(study, tmp_path)["candidates"]
     strata = _strata_of(tmp_path, full)
     assert 1 < len(strata) < len(old)           # the test means something: strata of >1 trial
-    res = rk.verify(study, tmp_path, sample=1)  # dry run: lists the sample only
+    res = rk.verify(study, tmp_path, sample=1, workers=0)  # dry run: lists the sample only
     assert len(res["candidates"]) == len(strata) and res["by_sample"] == []
     assert sorted(res["strata"].values()) == sorted((1, len(v)) for v in strata.values())
     assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
@@ -261,12 +261,12 @@ def test_verify_sample_recomputes_one_per_stratum_and_carries_the_rest(tmp_path,
     t = store.read_trial(tmp_path, carried_new)
     assert t.attrs["carried_by"].startswith("sampled recomputation (1 of ")
     assert json.loads(t.attrs["code_version_computed"]) == _old_code(study)
-    assert rk.verify(study, tmp_path, sample=1)["candidates"] == []
+    assert rk.verify(study, tmp_path, sample=1, workers=0)["candidates"] == []
 
 
 def test_verify_sample_carries_nothing_more_of_a_stratum_whose_sample_differs(tmp_path, study):
     old = _store_old(study, tmp_path)
-    res = rk.verify(study, tmp_path, sample=1)
+    res = rk.verify(study, tmp_path, sample=1, workers=0)
     strata = _strata_of(tmp_path, rk.verify(study, tmp_path)["candidates"])
     big = next(st for st, keys in sorted(strata.items()) if len(keys) > 1)
     cur_to_old = {new: o for o, new in rk.verify(study, tmp_path)["candidates"]}
@@ -287,7 +287,7 @@ def test_verify_sample_carries_nothing_more_of_a_stratum_whose_sample_differs(tm
 def test_verify_sample_cannot_see_a_difference_outside_its_sample(tmp_path, study):
     """The documented limit of the sampled form: evidence, not a per-trial proof."""
     _store_old(study, tmp_path)
-    res = rk.verify(study, tmp_path, sample=1)
+    res = rk.verify(study, tmp_path, sample=1, workers=0)
     sampled = {o for o, _ in res["candidates"]}
     every = rk.verify(study, tmp_path)["candidates"]
     strata = _strata_of(tmp_path, every)
@@ -311,7 +311,7 @@ def test_cli_rekey_verify_sample(tmp_path, capsys, study):
     p1 = sorted(full.problems)[0]
     n = len(_store_old(full.restricted(seeds=[0, 1], problems=[p1]), tmp_path))
     args = ["rekey", "selftest", "--verify", "--out", str(tmp_path), "--problems", p1,
-            "--sample", "1"]
+            "--sample", "1", "--workers", "0"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "sample of 1 per stratum" in text and f"of {n} trials to recompute" in text
@@ -352,5 +352,41 @@ def test_verify_sample_leaves_trials_of_other_blas_kernels(tmp_path, study, monk
     assert not res["carried"] and not res["by_sample"] and len(res["left"]) == len(old)
     assert all("OPENBLAS_CORETYPE=" in why for _, why in res["left"])
     monkeypatch.undo()
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert len(res["carried"]) + len(res["by_sample"]) == len(old)
+
+
+def test_recorded_and_run_thread_counts(monkeypatch):
+    env = json.dumps({"thread_env": {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}})
+    assert rk.recorded_threads(env) == {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    for none in ("", "{}", "not json", "[1]", json.dumps({"thread_env": {}})):
+        assert rk.recorded_threads(none) is None
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert set(rk.run_threads(2).values()) == {"1"}            # 2 workers x 1 thread
+    assert set(rk.run_threads(None).values()) == {"1"}         # default: one per core
+    assert set(rk.run_threads(1).values()) == {"2"}            # the trap: 1 worker, 2 threads
+    assert rk.run_threads(2, scheduler="tcp://x:1") is None    # a remote cluster: not known
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    assert rk.run_threads(0)["NUMBA_NUM_THREADS"] == "3"       # in this process: its own
+    why = rk._other_threads({"NUMBA_NUM_THREADS": "1"}, {"NUMBA_NUM_THREADS": "2"})
+    assert "NUMBA_NUM_THREADS=1" in why and "NUMBA_NUM_THREADS=2" in why
+    assert "--workers 2 on this 2-core machine" in why
+
+
+def test_verify_sample_leaves_trials_of_other_thread_counts(tmp_path, study, monkeypatch):
+    """A trial computed with other thread counts than the recomputations would get is not
+    sampled (its last bits can differ): left with the --workers that matches it; with the
+    recorded counts the same trials are carried."""
+    old = _store_old(study, tmp_path)
+    every = rk.verify(study, tmp_path)["candidates"]
+    stored = store.read_trial(tmp_path, every[0][0]).attrs.get("environment", "")
+    recorded = rk.recorded_threads(stored)
+    assert recorded, "execute() records the thread counts of the process"
+    other = {k: str(int(v or "1") + 1) for k, v in recorded.items()}
+    monkeypatch.setattr(rk, "run_threads", lambda workers, scheduler=None: other)
+    res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
+    assert not res["carried"] and not res["by_sample"] and len(res["left"]) == len(old)
+    assert all("thread counts decide" in why for _, why in res["left"])
+    monkeypatch.setattr(rk, "run_threads", lambda workers, scheduler=None: dict(recorded))
     res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
     assert len(res["carried"]) + len(res["by_sample"]) == len(old)
