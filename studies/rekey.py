@@ -236,14 +236,23 @@ def stored_facts(path) -> tuple[dict, str, str, float | None]:
     return spec, status, env, (w if w is not None and w == w else None)
 
 
-def blas_kernels(environment: str) -> frozenset | None:
-    """The OpenBLAS kernel sets (``architecture``) a recorded trial environment names (JSON,
-    :func:`studies.provenance.environment`); None where it names none or is not JSON."""
+def parsed_environment(environment: str) -> dict | None:
+    """A recorded trial environment (JSON, :func:`studies.provenance.environment`) as a
+    dict: ``{}`` where none is recorded, None where it is not a JSON object. Parsed once
+    per stored trial by :func:`verify` for both :func:`environment_kernels` and
+    :func:`environment_threads`."""
     try:
         env = json.loads(environment) if environment else {}
     except (ValueError, TypeError):
         return None
-    return environment_kernels(env)
+    return env if isinstance(env, dict) else None
+
+
+def blas_kernels(environment: str) -> frozenset | None:
+    """The OpenBLAS kernel sets (``architecture``) a recorded trial environment names (JSON,
+    :func:`studies.provenance.environment`); None where it names none or is not JSON."""
+    env = parsed_environment(environment)
+    return None if env is None else environment_kernels(env)
 
 
 def environment_kernels(env: dict) -> frozenset | None:
@@ -285,11 +294,14 @@ def recorded_threads(environment: str) -> dict | None:
     """The thread counts (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` ...: the
     ``thread_env`` of :func:`studies.provenance.environment`) a recorded trial environment
     names; None where it names none or is not JSON."""
-    try:
-        env = json.loads(environment) if environment else {}
-        te = env.get("thread_env")
-    except (ValueError, TypeError, AttributeError):
-        return None
+    env = parsed_environment(environment)
+    return None if env is None else environment_threads(env)
+
+
+def environment_threads(env: dict) -> dict | None:
+    """The thread counts an environment dict (already parsed) names; None where it names
+    none or is not a dict of that shape."""
+    te = env.get("thread_env") if isinstance(env, dict) else None
     if not isinstance(te, dict) or not te:
         return None
     return {str(k): str(v) for k, v in sorted(te.items())}
@@ -305,6 +317,10 @@ def run_threads(workers: int | None, scheduler: str | None = None) -> dict | Non
     from .provenance import THREAD_VARS
     from .runner import worker_env
 
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers
+                                or workers < 0):
+        raise ValueError(f"workers must be an integer >= 0 (0: in this process, no Dask), "
+                         f"got {workers!r}")
     if scheduler:
         return None
     if workers == 0:
@@ -410,12 +426,13 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
         here = current_blas_kernels()
         threads_here = run_threads(workers, scheduler)
         for new, old in list(todo.items()):
-            there = blas_kernels(specs[old][2])
+            env = parsed_environment(specs[old][2])
+            there = None if env is None else environment_kernels(env)
             if here is not None and there is not None and there != here:
                 res["left"].append((old, _other_kernels(there, here)))
                 del todo[new]
                 continue
-            threads_there = recorded_threads(specs[old][2])
+            threads_there = None if env is None else environment_threads(env)
             if (threads_here is not None and threads_there is not None
                     and {k: threads_here.get(k, "") for k in threads_there} != threads_there):
                 res["left"].append((old, _other_threads(threads_there, threads_here)))

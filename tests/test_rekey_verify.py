@@ -373,6 +373,23 @@ def test_recorded_and_run_thread_counts(monkeypatch):
     assert "--workers 2 on this 2-core machine" in why
 
 
+@pytest.mark.parametrize("bad", [-1, -4, 1.5, True])
+def test_run_threads_rejects_a_bad_worker_count(bad):
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 0.*got"):
+        rk.run_threads(bad)
+
+
+def test_verify_parses_each_stored_environment_once(tmp_path, study, monkeypatch):
+    """A sampled verify reads a candidate's kernels and threads from one parse of its
+    environment (the mend of session 22's note: it parsed the JSON twice)."""
+    old = _store_old(study, tmp_path)
+    calls = []
+    real = rk.parsed_environment
+    monkeypatch.setattr(rk, "parsed_environment", lambda e: calls.append(e) or real(e))
+    res = rk.verify(study, tmp_path, sample=1, workers=0, progress=False)
+    assert res["candidates"] and len(old) >= 2 and len(calls) == len(old)
+
+
 def test_verify_sample_leaves_trials_of_other_thread_counts(tmp_path, study, monkeypatch):
     """A trial computed with other thread counts than the recomputations would get is not
     sampled (its last bits can differ): left with the --workers that matches it; with the
