@@ -8,7 +8,11 @@ included) would no longer read, and what that costs:
 * ``stored``: trial files in ``data/results/NAME/trials``;
 * ``rekeyed``: those the current code does not read (:func:`studies.api.stale`: keys of
   another code version, also those of older ``--set`` grids), and ``rekeyed_hours``, the
-  core-hours they took (each file's ``wall_time``);
+  core-hours they took (each file's ``wall_time``), less the superseded ones;
+* ``superseded``: stale files whose trial the current code already has (its spec's current
+  key is stored, as a file or in the carry-over ledger): an older result of a trial that was
+  recomputed or carried from another file. Nothing is redone or verified for them (``rekey``
+  finds nothing to carry); ``prune`` lists them;
 * ``state``: the study's combined Dataset (``NAME.nc``) before the edit: ``complete``
   (a finished cell for every trial of the full form) or ``partial``;
 * ``redo_hours``: what must be computed again before the study can be finished: the
@@ -102,14 +106,31 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
 
     st = get_study(name)
     out = Path(results_dir) / st.name if results_dir is not None else default_out(st.name, False)
-    _, old, kept, _ = stale(st.name, out)
-    facts = _facts(old)
+    _, stale_files, kept, _ = stale(st.name, out)
+    facts = _facts(stale_files)
+    have = _superseded(st, out, facts)
+    old = [f for f in stale_files if str(f) not in have]
+    facts = {f: v for f, v in facts.items() if f not in have}
     hours = sum(w for *_, w in facts.values() if w is not None) / 3600.0
     state = _state(out, st)
-    return {"study": st.name, "stored": kept + len(old), "rekeyed": len(old), "rekeyed_hours": hours,
-            "state": state, "redo_hours": hours if state != "complete" else 0.0,
+    return {"study": st.name, "stored": kept + len(stale_files), "rekeyed": len(old),
+            "rekeyed_hours": hours, "state": state,
+            "redo_hours": hours if state != "complete" else 0.0,
             "sample_hours": _sample_hours(old, facts=facts),
-            "not_here": _not_here(old, facts=facts)}
+            "not_here": _not_here(old, facts=facts), "superseded": len(have)}
+
+
+def _superseded(st, out: Path, facts: dict) -> set[str]:
+    """The stale files of ``facts`` whose spec's current key is stored (a trial file or a
+    carried key of the ledger): superseded, not rekeyed (module docstring)."""
+    from . import store
+    from .expand import code_version, trial_key
+
+    if not facts:
+        return set()
+    now = code_version(st)
+    done = store.finished_keys(out)
+    return {f for f, (spec, *_) in facts.items() if trial_key(spec, now) in done}
 
 
 def impact(names=None, results_dir: Path | None = None) -> list[dict]:
@@ -123,16 +144,18 @@ def table(rows: list[dict]) -> str:
     """Markdown table of :func:`impact`'s rows, with the totals."""
     lines = ["| study | stored trials | rekeyed by the current code | their core-h | "
              "stored Dataset | core-h to redo | core-h of `rekey --verify --sample 1` | "
-             "rekeyed with kernels this CPU cannot run |",
-             "|---|---|---|---|---|---|---|---|"]
+             "rekeyed with kernels this CPU cannot run | superseded (stale, their trial "
+             "current) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['study']} | {r['stored']} | {r['rekeyed']} | "
                      f"{r['rekeyed_hours']:.2f} | {r['state']} | {r['redo_hours']:.2f} | "
-                     f"{r['sample_hours']:.2f} | {r['not_here']} |")
+                     f"{r['sample_hours']:.2f} | {r['not_here']} | {r['superseded']} |")
     lines.append(f"| total | {sum(r['stored'] for r in rows)} | "
                  f"{sum(r['rekeyed'] for r in rows)} | "
                  f"{sum(r['rekeyed_hours'] for r in rows):.2f} | | "
                  f"{sum(r['redo_hours'] for r in rows):.2f} | "
                  f"{sum(r['sample_hours'] for r in rows):.2f} | "
-                 f"{sum(r['not_here'] for r in rows)} |")
+                 f"{sum(r['not_here'] for r in rows)} | "
+                 f"{sum(r['superseded'] for r in rows)} |")
     return "\n".join(lines)

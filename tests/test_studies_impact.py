@@ -12,12 +12,14 @@ from studies.cli import main
 from studies.impact import impact, study_impact, table
 
 
-def _older_copy(out, hours):
+def _older_copy(out, hours, keep=False):
     """A stored trial file under a key the current code never makes (as if computed by an
-    older code version), with the given wall time."""
+    older code version), with the given wall time. The trial's current file is moved there
+    (so the current code has not got that trial: a rekey candidate); with ``keep`` it is
+    copied (the older file is then superseded by the current one)."""
     src = sorted((out / "trials").glob("*.nc"))[0]
     older = out / "trials" / ("e" * 64 + ".nc")
-    shutil.copy(src, older)
+    (shutil.copy if keep else shutil.move)(src, older)
     with netCDF4.Dataset(older, "a") as nc:
         nc.setncattr("wall_time", hours * 3600.0)
     return older
@@ -32,10 +34,11 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
     r = study_impact("selftest", tmp_path)
     assert r == {"study": "selftest", "stored": n, "rekeyed": 0, "rekeyed_hours": 0.0,
                  "state": "complete" if full else "partial", "redo_hours": 0.0,
-                 "sample_hours": 0.0, "not_here": 0}
+                 "sample_hours": 0.0, "not_here": 0, "superseded": 0}
     _older_copy(out, 2.5)
+    n -= 1                                                   # its current file moved away
     r = study_impact("selftest", tmp_path)
-    assert r["stored"] == n + 1 and r["rekeyed"] == 1
+    assert r["stored"] == n + 1 and r["rekeyed"] == 1 and r["superseded"] == 0
     assert r["rekeyed_hours"] == pytest.approx(2.5)
     # a complete study's stored Dataset stays a labelled result: nothing to redo
     assert r["redo_hours"] == (0.0 if full else pytest.approx(2.5))
@@ -48,7 +51,30 @@ def test_counts_rekeyed_trials_their_hours_and_what_to_redo(tmp_path, full, caps
 def test_studies_without_results_and_the_totals(tmp_path):
     rows = impact(["selftest", "vsgd-tables"], tmp_path)
     assert [r["stored"] for r in rows] == [0, 0] and {r["state"] for r in rows} == {"none"}
-    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 | 0.00 | 0 |"
+    assert table(rows).splitlines()[-1] == "| total | 0 | 0 | 0.00 | | 0.00 | 0.00 | 0 | 0 |"
+
+
+def test_a_stale_file_whose_trial_is_current_is_superseded_not_rekeyed(tmp_path):
+    """An older result of a trial the current code has (recomputed, or carried from another
+    file) costs nothing to redo or verify: counted as superseded (session 22's note: impact
+    counted such files of sec41, table1 and slowstart-lr as rekeyed)."""
+    from studies import store
+
+    out = tmp_path / "selftest"
+    api.run("selftest", out=out, workers=0, progress=False, seeds=[0], only=["sgd"])
+    n = len(list((out / "trials").glob("*.nc")))
+    cur = sorted((out / "trials").glob("*.nc"))[0]           # the file _older_copy copies
+    _older_copy(out, 2.5, keep=True)
+    r = study_impact("selftest", tmp_path)
+    assert (r["stored"], r["rekeyed"], r["superseded"]) == (n + 1, 0, 1)
+    assert r["rekeyed_hours"] == r["redo_hours"] == r["sample_hours"] == 0.0
+    # a current key held by the carry-over ledger supersedes as a file does
+    other = out / "trials" / ("d" * 64 + ".nc")
+    shutil.move(cur, other)
+    store.write_carried(out, {cur.stem: (other.stem, "rev", {}, "test")})
+    r = study_impact("selftest", tmp_path)
+    assert r["superseded"] == 1 and r["rekeyed"] == 0
+    assert table([r]).splitlines()[-1].endswith("| 0 | 1 |")
 
 
 def test_sample_hours_take_the_cheapest_trial_of_each_stratum(tmp_path):
