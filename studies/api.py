@@ -200,9 +200,12 @@ def report(study, *, out=None, alpha: float = DEFAULT_ALPHA, test: str = DEFAULT
     return path, table, figs
 
 
-def stale(study, out=None) -> tuple[Path, list[Path], int, list[str]]:
+def stale(study, out=None, code=None) -> tuple[Path, list[Path], int, list[str]]:
     """What the current code never reads in ``out`` (default ``data/results/NAME/``):
     ``(out, stale trial files, current trial files kept, stale ledger keys)``.
+
+    ``code``: the study's code version when the caller has it already (default: computed
+    here with :func:`~studies.expand.code_version`).
 
     Current: the keys of the study's full form with the current code version, and the files
     the carry-over ledger (``trials/carried.json``) maps such a key to. Trials of the full
@@ -213,7 +216,8 @@ def stale(study, out=None) -> tuple[Path, list[Path], int, list[str]]:
     """
     st = prepare(study)
     out = Path(out) if out else default_out(st.name, False)
-    current = {k for k, _ in keyed(expand(st), code_version(st))}
+    code = code_version(st) if code is None else code
+    current = {k for k, _ in keyed(expand(st), code)}
     carried = store.read_carried(out)["trials"]
     needed = current | {e["stored"] for k, e in carried.items() if k in current}
     files = sorted((out / store.TRIALS).glob("*.nc")) if (out / store.TRIALS).is_dir() else []

@@ -102,13 +102,15 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
     """The costs of the module docstring for study ``name`` (results under ``results_dir``,
     default ``data/results/``)."""
     from .api import default_out, stale
+    from .expand import code_version
     from .registry import get_study
 
     st = get_study(name)
     out = Path(results_dir) / st.name if results_dir is not None else default_out(st.name, False)
-    _, stale_files, kept, _ = stale(st.name, out)
+    now = code_version(st)  # once, for the stale files and the superseded ones
+    _, stale_files, kept, _ = stale(st.name, out, code=now)
     facts = _facts(stale_files)
-    have = _superseded(st, out, facts)
+    have = _superseded(out, facts, now)
     old = [f for f in stale_files if str(f) not in have]
     facts = {f: v for f, v in facts.items() if f not in have}
     hours = sum(w for *_, w in facts.values() if w is not None) / 3600.0
@@ -120,15 +122,15 @@ def study_impact(name: str, results_dir: Path | None = None) -> dict:
             "not_here": _not_here(old, facts=facts), "superseded": len(have)}
 
 
-def _superseded(st, out: Path, facts: dict) -> set[str]:
-    """The stale files of ``facts`` whose spec's current key is stored (a trial file or a
-    carried key of the ledger): superseded, not rekeyed (module docstring)."""
+def _superseded(out: Path, facts: dict, now: str) -> set[str]:
+    """The stale files of ``facts`` whose spec's key under the current code version ``now``
+    is stored (a trial file or a carried key of the ledger): superseded, not rekeyed (module
+    docstring)."""
     from . import store
-    from .expand import code_version, trial_key
+    from .expand import trial_key
 
     if not facts:
         return set()
-    now = code_version(st)
     done = store.finished_keys(out)
     return {f for f, (spec, *_) in facts.items() if trial_key(spec, now) in done}
 

@@ -126,3 +126,26 @@ def test_counts_rekeyed_trials_whose_kernels_this_cpu_cannot_run(tmp_path, monke
     assert study_impact("selftest", tmp_path)["not_here"] == 1
     monkeypatch.setattr(blas_host, "cpu_flags", lambda: no512 | blas_host.AVX512)
     assert study_impact("selftest", tmp_path)["not_here"] == 0
+
+
+def test_the_code_version_is_computed_once_and_used_for_the_stale_files(tmp_path,
+                                                                          monkeypatch):
+    """``study_impact`` hashes the study's code once and hands it to ``api.stale``; a version
+    given to ``stale`` is the one its keys are made with (another version: every file is
+    stale)."""
+    from studies import expand
+
+    out = tmp_path / "selftest"
+    api.run("selftest", out=out, workers=0, progress=False, seeds=[0], only=["sgd"])
+    n = len(list((out / "trials").glob("*.nc")))
+    _, old, kept, _ = api.stale("selftest", out, code=expand.code_version(
+        api.prepare("selftest")))
+    assert (len(old), kept) == (0, n)
+    _, old, kept, _ = api.stale("selftest", out, code="another version")
+    assert (len(old), kept) == (n, 0)
+    calls = []
+    real = expand.code_version
+    monkeypatch.setattr(expand, "code_version", lambda st: calls.append(st) or real(st))
+    _older_copy(out, 1.0, keep=True)
+    r = study_impact("selftest", tmp_path)
+    assert len(calls) == 1 and (r["superseded"], r["rekeyed"]) == (1, 0)
