@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-by", default=None, metavar="WHEN",
                    help="start no trial that is not expected to finish by WHEN (timed from the "
                         "stored trials of the same problem and optimizer); running ones finish, "
-                        "the rest wait for the next run. WHEN: HH:MM (local, its next "
+                        "the rest wait for the next run; a resumable study's trials "
+                        "(vsgd-longrun) start while one epoch fits and pause by WHEN, "
+                        "checkpointed. WHEN: HH:MM (local, its next "
                         "occurrence: tomorrow if already past today), an ISO date-time, or +N "
                         "with s, m or h (e.g. +90m)")
     stats_opts(r)
@@ -202,7 +204,7 @@ def _cmd_run(a) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
     print(s.table.read_text())
     print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})"
-          + (f", {s.not_started} not started (--stop-by)" if s.not_started else ""))
+          + (f", {s.not_started} not started or paused (--stop-by)" if s.not_started else ""))
     print(f"table (Markdown): {s.table}")
     print("figures (PNG):    " + "\n                  ".join(str(f) for f in s.figures))
     print(f"Dataset (netCDF): {s.dataset}")

@@ -21,7 +21,7 @@ from .spec import SpecError, Study
 ENGINE_MODULES = frozenset({
     "spec", "expand", "store", "runner", "combine", "stats", "report", "provenance",
     "cli", "registry", "api", "__main__", "summary", "claims", "rekey", "source_text",
-    "timing", "interrupt", "impact", "blas_host",
+    "timing", "interrupt", "impact", "blas_host", "checkpoint",
 })
 
 

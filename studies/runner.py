@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import checkpoint, store
 from .blas_host import check_environment
 from .expand import code_version, expand, keyed
 from .provenance import THREAD_VARS, environment
@@ -75,8 +75,14 @@ def _normalise(out) -> tuple[dict, bool, int, str]:
     return variables, diverged, step, message
 
 
-def execute(trial, key: str, spec: dict, code: dict) -> dict:
-    """Run one trial (on a worker); never raises. Returns a result record."""
+def execute(trial, key: str, spec: dict, code: dict, checkpoints: str | None = None,
+            stop_at: float | None = None) -> dict:
+    """Run one trial (on a worker); never raises. Returns a result record.
+
+    ``checkpoints`` (a resumable study's ``OUT/checkpoints``, :mod:`studies.checkpoint`):
+    the trial runs with its checkpoint file there as the current one, and ``stop_at`` as
+    the time to pause by; a trial that pauses gives ``status="paused"`` (not stored).
+    """
     t0 = time.perf_counter()
     record = {"key": key, "spec": spec, "code": code, "vars": {}, "diverged": False,
               "diverged_step": -1, "worker": f"{socket.gethostname()}:{os.getpid()}"}
@@ -84,9 +90,13 @@ def execute(trial, key: str, spec: dict, code: dict) -> dict:
         # a worker on another host may have a kernel set it cannot run (studies.blas_host):
         # a failed trial that says so, not a worker killed by SIGILL
         check_environment()
-        variables, diverged, step, message = _normalise(trial(dict(spec)))
+        with (checkpoint.active(checkpoint.path_for(checkpoints, key), stop_at)
+              if checkpoints is not None else contextlib.nullcontext()):
+            variables, diverged, step, message = _normalise(trial(dict(spec)))
         record.update(vars=variables, diverged=diverged, diverged_step=step, message=message,
                       status="diverged" if diverged else "ok")
+    except checkpoint.TrialPaused as e:
+        record.update(status="paused", message=str(e))
     except Exception as e:  # noqa: BLE001 - a failing trial must not abort the study
         tb = traceback.format_exc(limit=-3)
         record.update(status="failed", message=f"{type(e).__name__}: {e}\n{tb}")
@@ -217,9 +227,14 @@ class Deadline:
     def allows(self, spec: dict) -> bool:
         return self.clock() + self.expected(spec) <= self.at
 
+    def allows_a_part(self, spec: dict) -> bool:
+        """For a resumable trial (it pauses at the deadline, :mod:`studies.checkpoint`):
+        one epoch of it, the expected time over ``spec["epochs"]``, fits."""
+        return self.clock() + self.expected(spec) / max(1, int(spec["epochs"])) <= self.at
+
     def record(self, rec: dict) -> None:
         w = rec.get("wall_time")
-        if w is not None and w == w and rec.get("status") != "failed":
+        if w is not None and w == w and rec.get("status") not in ("failed", "paused"):
             s = rec["spec"]
             self.fresh.setdefault((s["problem"], s["optimizer"]), []).append(float(w))
 
@@ -348,7 +363,9 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
         deadline = Deadline(stop_by, times, fallback=estimates)
     left = compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
                           scheduler=scheduler, progress=progress,
-                          connect_timeout=connect_timeout, deadline=deadline)
+                          connect_timeout=connect_timeout, deadline=deadline,
+                          checkpoints=(out / checkpoint.FOLDER).resolve()
+                          if study.resumable else None)
     return RunSummary(out=out, total=len(trials), skipped=len(trials) - len(todo),
                       computed=len(todo) - left, status_counts=counts, not_started=left,
                       started=started, finished=_now())
@@ -357,7 +374,7 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
 def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: int | None = None,
                    workers: int | None = None, scheduler: str | None = None,
                    progress: bool | str = True, connect_timeout: float = 5.0,
-                   deadline: Deadline | None = None) -> int:
+                   deadline: Deadline | None = None, checkpoints: Path | None = None) -> int:
     """Compute the ``(key, spec)`` pairs ``todo`` of ``study`` with code version ``code``
     and hand each result record to ``on_record(rec)`` *as it completes* (in this process),
     which stores it; it may return a short line to print under the progress bar.
@@ -374,7 +391,12 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
 
     With a :class:`Deadline` the trials are handed to the workers one per free worker
     thread (instead of all at once), and one that the deadline does not allow is not
-    started; returns how many were not started (0 without a deadline).
+    started; returns how many were not started or paused (0 without a deadline).
+
+    ``checkpoints`` (a resumable study's ``OUT/checkpoints``, :mod:`studies.checkpoint`):
+    each trial runs with its checkpoint file there and pauses by the deadline; a paused
+    trial is not handed to ``on_record`` (nothing is stored, the next run resumes it), and
+    a trial's checkpoint is removed once its ``ok`` or ``diverged`` record is stored.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -383,9 +405,12 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
     if not todo:
         return 0
     left: list = []
+    paused: list = []
+    stop_at = deadline.at if (deadline is not None and checkpoints is not None) else None
 
     def startable(k, s) -> bool:
-        if deadline is None or deadline.allows(s):
+        if deadline is None or (deadline.allows_a_part(s) if checkpoints is not None
+                                else deadline.allows(s)):
             return True
         left.append((k, s))
         return False
@@ -395,7 +420,11 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
             bar.write(f"{study.name}: {len(left)} trials not started: by their expected "
                       "time they would not finish by the deadline (--stop-by); run the same "
                       "command again to resume with them")
-        return len(left)
+        if paused:
+            bar.write(f"{study.name}: {len(paused)} trials paused at the deadline "
+                      "(--stop-by), their progress checkpointed; run the same command again "
+                      "to resume them")
+        return len(left) + len(paused)
 
     if study.max_workers and not scheduler and workers != 0:
         workers = min(workers or study.max_workers, study.max_workers)
@@ -408,9 +437,17 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
     stored = [total - len(todo)]
 
     def handle(rec: dict, bar) -> None:
+        if rec["status"] == "paused":
+            paused.append(rec["key"])
+            s = rec["spec"]
+            bar.write(f"trial paused: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
+                      f"{rec['message']}")
+            return
         if deadline is not None:
             deadline.record(rec)
         line = on_record(rec)
+        if checkpoints is not None and rec["status"] in ("ok", "diverged"):
+            checkpoint.discard(checkpoints, rec["key"])
         bar.update(1)
         stored[0] += 1
         if progress == "lines":
@@ -422,12 +459,13 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
         if line:
             bar.write(line)
 
+    ck = None if checkpoints is None else str(checkpoints)
     if workers == 0 and not scheduler:
         bar = bar_for()
         try:
             for k, s in todo:
                 if startable(k, s):
-                    handle(execute(study.trial, k, s, code), bar)
+                    handle(execute(study.trial, k, s, code, ck, stop_at), bar)
             return ended(bar)
         finally:
             bar.close()
@@ -451,8 +489,8 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
                     continue
                 where = affinity.get(s["optimizer"])
                 kw = {"workers": [where], "allow_other_workers": True} if where else {}
-                fut = client.submit(execute, trial_fn, k, s, code, key=f"trial-{k}",
-                                    pure=False, **kw)
+                fut = client.submit(execute, trial_fn, k, s, code, ck, stop_at,
+                                    key=f"trial-{k}", pure=False, **kw)
                 futures[fut] = (k, s)
                 new.append(fut)
             return new

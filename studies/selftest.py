@@ -18,6 +18,11 @@ The seed fixes the initial weights and the data order. Testing hooks, read from 
 environment (not part of the spec, so not part of the key): ``STUDIES_SELFTEST_LOG``
 (append one line ``<canonical spec JSON>`` per trial started) and
 ``STUDIES_SELFTEST_SLEEP`` (seconds to sleep per trial).
+
+Resumable when a study makes it so (``dataclasses.replace(STUDY, resumable=True)``, as
+``tests/test_studies_checkpoint.py`` does; :mod:`studies.checkpoint`): it then saves the
+weights, the curves and the generator's state after every epoch, resumes from them, pauses
+after at least one epoch once the deadline has passed, and returns ``resumed_from_epoch``.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import time
 
 import numpy as np
 
+from . import checkpoint
 from .spec import Study
 
 
@@ -46,6 +52,14 @@ def _eval(w, X, y, noise):
         loss = float(np.mean(r * r) / 2)
         err = float(np.mean(np.abs(r) > 2 * noise)) if np.all(np.isfinite(r)) else np.nan
     return loss, err
+
+
+def _save(path, **arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
 
 
 def trial(spec: dict) -> dict:
@@ -74,9 +88,20 @@ def trial(spec: dict) -> dict:
         out["train_loss"][e], out["train_error"][e] = _eval(w, Xtr, ytr, noise)
         out["test_loss"][e], out["test_error"][e] = _eval(w, Xte, yte, noise)
 
-    record(0)
-    step, diverged_step = 0, -1
-    for e in range(1, E + 1):
+    step, diverged_step, start = 0, -1, 1
+    ck = checkpoint.current()  # set only in a study made resumable (tests do)
+    if ck is not None and ck.path.exists():
+        with np.load(ck.path, allow_pickle=False) as z:
+            w, v, step, start = z["w"], z["v"], int(z["step"]), int(z["epoch"]) + 1
+            for k in out:
+                out[k][:] = z[k]
+            rng.bit_generator.state = json.loads(str(z["rng"][()]))
+    else:
+        record(0)
+    first = start
+    for e in range(start, E + 1):
+        if ck is not None and ck.stop_at is not None and e > first and time.time() >= ck.stop_at:
+            raise checkpoint.TrialPaused(f"after {e - 1} of {E} epochs")
         order = rng.permutation(len(ytr))
         for b in range(0, len(ytr) - B + 1, B):
             step += 1
@@ -94,7 +119,11 @@ def trial(spec: dict) -> dict:
         if diverged_step > 0:
             break
         record(e)
-    return {
+        if ck is not None:
+            _save(ck.path, w=w, v=v, step=step, epoch=e, rng=json.dumps(rng.bit_generator.state),
+                  **out)
+    extra = {} if ck is None else {"resumed_from_epoch": ((), first - 1)}
+    return {**extra,
         "train_loss": (("epoch",), out["train_loss"]),
         "test_loss": (("epoch",), out["test_loss"]),
         "train_error": (("epoch",), out["train_error"]),

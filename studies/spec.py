@@ -95,6 +95,10 @@ class Study:
     internal : an engine self-test study, flagged as such by ``python -m studies list``.
     max_workers : at most this many local worker processes (``None``: no limit). The
         performance study sets 1 so that timing trials never overlap.
+    resumable : the trial function resumes from the checkpoint the engine gives it
+        (:mod:`studies.checkpoint`): a killed run resumes inside a trial, and with
+        ``--stop-by`` a trial starts while one epoch of it fits and pauses at the deadline.
+        For trials of hours; not part of any key.
     problem_optimizers : ``{problem: optimizers}``, the grid of a problem that does not use
         ``optimizers`` (a grid cut where compute forces it on the largest problems). The
         Dataset's ``setting`` axis is the union over problems; a cell whose setting is not
@@ -128,6 +132,7 @@ class Study:
     checksums: Callable[[dict], Mapping[str, str]] | None = None
     internal: bool = False
     max_workers: int | None = None
+    resumable: bool = False
     problem_optimizers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     key_names: frozenset = frozenset()
 

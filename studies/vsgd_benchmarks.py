@@ -53,6 +53,8 @@ import functools
 
 import numpy as np
 
+from . import checkpoint
+
 #: #train samples of the paper's data sets (MNIST: 60k; CIFAR-10 'batch1': 10k).
 N_TRAIN = {"mnist": 60000, "cifar10": 10000}
 
@@ -217,6 +219,9 @@ def make_optimizer(optimizer: str, hyper: dict, n_train: int, batch_size: int,
 def mlp_trial(spec: dict) -> dict:
     """Train one network of a vSGD benchmark with one optimizer setting and seed.
 
+    Resumable (:mod:`studies.checkpoint`): in a study with ``resumable=True`` it trains
+    with the checkpoint the engine gives it and pauses by its deadline.
+
     Returns per-epoch ``train_error``, ``test_error``, ``train_loss``, ``test_loss``
     (epoch 0 = before training), the hyperparameters actually used as scalars, ``n_params``,
     and, with ``params["record_lr_every"] > 0``, the effective learning-rate summaries
@@ -237,9 +242,15 @@ def mlp_trial(spec: dict) -> dict:
     net = MLP(pp["sizes"], activation="tanh", output=pp["output"],
               l2=float(params.get("l2", 1e-4)), dtype=dtype, seed=seed)
     rec = int(params.get("record_lr_every", 0))
+    ck = checkpoint.current()  # a resumable study's (studies/checkpoint.py), else None
     res = train(net, opt, Xtr.astype(dtype, copy=False), ytr, Xte.astype(dtype, copy=False), yte,
                 epochs=int(spec["epochs"]), batch_size=bs, seed=seed, record_lr_every=rec,
-                device=spec.get("device", "cpu"))
+                device=spec.get("device", "cpu"), checkpoint=None if ck is None else ck.path,
+                stop_at=None if ck is None else ck.stop_at)
+    if not res.complete:
+        raise checkpoint.TrialPaused(
+            f"after {res.epochs_done} of {int(spec['epochs'])} epochs "
+            f"({res.wall_time / 3600:.2f} h trained), checkpoint {ck.path.name}")
     out = {
         "train_error": (("epoch",), np.asarray(res.train_error, dtype=np.float64)),
         "test_error": (("epoch",), np.asarray(res.test_error, dtype=np.float64)),

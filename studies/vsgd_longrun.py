@@ -17,8 +17,11 @@ paper's). Cost here: one trial is 100 online epochs of a 636,010-parameter netwo
 epoch of the trial function measured 196 s of training on this 2-core machine
 (2026-12-02, one thread, while two other trials shared the cores, so an upper figure; the
 vSGD-l M2 trial of vsgd-tables, 545,810 parameters, takes 82 s per epoch with one trial per
-core): one trial is about 3.5-5.5 core-hours and the 10 seeds 35-55, a run for a bigger
-machine, resumable trial by trial like every study.
+core): one trial is about 3.5-5.5 core-hours and the 10 seeds 35-55. The study is
+``resumable`` (:mod:`studies.checkpoint`): each trial checkpoints after every epoch, a
+killed run resumes inside the trial, and ``run --stop-by`` pauses the trials in progress at
+the deadline instead of starting none, so the runs of a 2-core machine add up across
+work sessions.
 """
 from __future__ import annotations
 
@@ -71,4 +74,5 @@ STUDY = Study(
         published={(PROBLEM, "vsgd-l"): PUBLISHED_TEST},
         published_source="Schaul, Zhang & LeCun (2013), supplementary Fig. 3 (caption)"),),
     curve_metric="test_error",
+    resumable=True,
 )

@@ -138,7 +138,7 @@ def extra_report(ds, outdir) -> list[Path]:
     axes = fig.subplots(1, len(problems), squeeze=False)[0]
     lines = ["# vsgd-sensitivity: best setting per method (lowest mean test error over "
              f"{ds.sizes['seed']} seed(s))", "",
-             "| problem | method | settings run | diverged | best setting (ours) | "
+             "| problem | method | settings run / in the grid | diverged | best setting (ours) | "
              "test error | train error | Table 1 setting |", "|---|---|---|---|---|---|---|---|"]
     for ax, p in zip(axes, problems):
         tr = 100 * ds["train_error"].sel(problem=p).isel(epoch=-1).mean("seed").values
@@ -163,8 +163,10 @@ def extra_report(ds, outdir) -> list[Path]:
                            zorder=5)
                 hyper = json.loads(str(ds["setting_json"].values[i]))
                 t1 = B.TABLE1.get(opt, {}).get(p, "untuned" if opt in B.VSGD else "-")
-                run = sel & ~np.all(st == "excluded", axis=1)
-                lines.append(f"| {p} | {opt} | {int(run.sum())} | "
+                grid = sel & ~np.all(st == "excluded", axis=1)
+                # a setting is run when every seed finished (ok or diverged)
+                run = grid & np.all(np.isin(st, ("ok", "diverged")), axis=1)
+                lines.append(f"| {p} | {opt} | {int(run.sum())} / {int(grid.sum())} | "
                              f"{int((sel & np.any(st == 'diverged', axis=1)).sum())} | "
                              f"{hyper or 'untuned'} | {te[i]:.2f}% | {tr[i]:.2f}% | {t1} |")
         ax.set_xlabel("training error after the last epoch [%]")

@@ -29,7 +29,8 @@ def scale_unit(problem: str) -> tuple[float, str]:
 
 
 def best_rows(ds, problem: str) -> list[str]:
-    """Markdown rows: per method, settings run, diverged, its best setting and errors, and
+    """Markdown rows: per method, settings run (every seed finished) of those in the grid,
+    diverged, its best setting and errors, and
     Table 1's setting for ``problem``."""
     from . import vsgd_benchmarks as B
     from .vsgd_sensitivity import best_settings
@@ -42,16 +43,19 @@ def best_rows(ds, problem: str) -> list[str]:
     rows = []
     for o in dict.fromkeys(opt):
         sel = opt == o
-        run = sel & ~np.all(st == "excluded", axis=1)
+        grid = sel & ~np.all(st == "excluded", axis=1)
+        # a setting is run when every seed finished (ok or diverged)
+        run = grid & np.all(np.isin(st, ("ok", "diverged")), axis=1)
+        n_run = f"{int(run.sum())} / {int(grid.sum())}"
         div = sel & np.any(st == "diverged", axis=1)
         t1 = B.TABLE1.get(o, {}).get(problem, "untuned" if o in B.VSGD else "-")
         if o in best:
             i, _ = best[o]
             hyper = json.loads(str(ds["setting_json"].values[i])) or "untuned"
-            rows.append(f"| {problem} | {o} | {int(run.sum())} | {int(div.sum())} | {hyper} | "
+            rows.append(f"| {problem} | {o} | {n_run} | {int(div.sum())} | {hyper} | "
                         f"{te[i]:.2f}{unit} | {tr[i]:.2f}{unit} | {t1} |")
         else:
-            rows.append(f"| {problem} | {o} | {int(run.sum())} | {int(div.sum())} | none "
+            rows.append(f"| {problem} | {o} | {n_run} | {int(div.sum())} | none "
                         f"finished | | | {t1} |")
     return rows
 
@@ -103,7 +107,7 @@ def extra_report(ds, outdir) -> list[Path]:
     outdir = Path(outdir)
     lines = ["# vsgd-sensitivity-cifar: best setting per method (lowest mean test error over "
              f"{ds.sizes['seed']} seed(s))", "",
-             "| problem | method | settings run | diverged | best setting (ours) | test error | "
+             "| problem | method | settings run / in the grid | diverged | best setting (ours) | test error | "
              "train error | Table 1 setting |", "|---|---|---|---|---|---|---|---|"]
     tuning = []
     for p in ds["problem"].values.astype(str):

@@ -50,3 +50,39 @@ def test_no_finished_seed_draws_nothing(tmp_path):
                     coords={"problem": [M.PROBLEM], "setting": ["vsgd-l()"], "seed": [0, 1],
                             "epoch": [0, 1, 2]})
     assert R.curves(ds) == {} and R.extra_report(ds, tmp_path) == []
+
+
+def test_a_killed_trial_resumes_inside_and_computes_the_same(tmp_path, monkeypatch):
+    """The study is resumable (studies/checkpoint.py): a trial killed after its second
+    epoch's checkpoint is stored as failed with the checkpoint kept; ``--retry-failed``
+    trains only the third epoch and stores what the uninterrupted trial stores."""
+    import dataclasses
+
+    import adaptlr.mlp.training as training
+    from studies import store
+    from studies.runner import run_trials
+
+    assert M.STUDY.resumable
+    st = dataclasses.replace(M.STUDY.resolved(True), seeds=(0,))
+    plain = tmp_path / "plain"
+    run_trials(st, plain, quick=True, workers=0, progress=False)
+    real, saves = training.save_checkpoint, []
+
+    def dying(*a, **k):
+        real(*a, **k)
+        saves.append(k["epochs_done"])
+        if len(saves) == 2:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(training, "save_checkpoint", dying)
+    out = tmp_path / "killed"
+    assert run_trials(st, out, quick=True, workers=0, progress=False).status_counts == \
+        {"failed": 1}
+    assert len(list((out / "checkpoints").iterdir())) == 1 and saves == [1, 2]
+    s = run_trials(st, out, quick=True, workers=0, progress=False, retry_failed=True)
+    assert s.status_counts == {"ok": 1} and saves == [1, 2, 3]      # only epoch 3 trained
+    assert list((out / "checkpoints").iterdir()) == []
+    [key] = store.finished_keys(out)
+    a, b = store.read_trial(plain, key), store.read_trial(out, key)
+    for v in ("train_error", "test_error", "train_loss", "test_loss"):
+        np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)

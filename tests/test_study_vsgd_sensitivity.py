@@ -61,7 +61,12 @@ def test_best_setting_is_lowest_mean_and_skips_diverged(tmp_path):
     assert best["vsgd-l"][0] == 3
     figs = M.extra_report(ds, tmp_path)
     md = figs[1].read_text()
-    assert "| M0 | sgd | 3 | 1 | {'eta0': 10.0} | 7.50% |" in md
+    assert "| M0 | sgd | 3 / 3 | 1 | {'eta0': 10.0} | 7.50% |" in md
+    # a partial grid: a setting with a seed not yet run is in the grid, not run
+    ds = _fake([[0.10, 0.12], [0.05, np.nan], [0.08, np.nan], [0.09, 0.09]],
+               [["ok", "ok"], ["ok", "diverged"], ["ok", "missing"], ["ok", "ok"]])
+    md = M.extra_report(ds, tmp_path)[1].read_text()
+    assert "| M0 | sgd | 2 / 3 | 1 | {'eta0': 0.1} | 11.00% |" in md
 
 
 def test_tuning_companion_counts_matching_and_dominating_settings_by_hand(tmp_path):
@@ -97,4 +102,4 @@ def test_quick_form_end_to_end(tmp_path):
     figs = M.extra_report(ds, tmp_path / "report")
     assert [f.name for f in figs] == ["vsgd-sensitivity-fig3.png", "vsgd-sensitivity-best.md"]
     assert figs[0].stat().st_size > 10_000
-    assert "| M0 | vsgd-l | 1 |" in figs[1].read_text()
+    assert "| M0 | vsgd-l | 1 / 1 |" in figs[1].read_text()

@@ -60,13 +60,17 @@ def test_best_rows_by_hand_in_percent_and_for_the_autoencoder_without():
     status = [["ok", "ok"], ["ok", "diverged"], ["ok", "ok"], ["ok", "ok"]]
     ds = _fake("C0", [[0.60, 0.62], [0.55, np.nan], [0.58, 0.60], [0.65, 0.67]], status)
     rows = R.best_rows(ds, "C0")
-    assert "| C0 | sgd | 2 | 1 | {'eta0': 0.01, 'gamma_n': 1.0} | 61.00% | 30.50% | " \
+    assert "| C0 | sgd | 2 / 2 | 1 | {'eta0': 0.01, 'gamma_n': 1.0} | 61.00% | 30.50% | " \
            "{'eta0': 0.003, 'gamma_n': 1.0} |" in rows
-    assert "| C0 | vsgd-l | 1 | 0 | untuned | 66.00% | 33.00% | untuned |" in rows
+    assert "| C0 | vsgd-l | 1 / 1 | 0 | untuned | 66.00% | 33.00% | untuned |" in rows
     ds = _fake("CR", [[10.4, 10.6], [9.0, np.nan], [10.2, 10.4], [11.0, 11.1]], status)
     rows = R.best_rows(ds, "CR")
-    assert "| CR | adagrad | 1 | 0 | {'eta0': 0.01} | 10.30 | 5.15 | {'eta0': 0.01} |" in rows
+    assert "| CR | adagrad | 1 / 1 | 0 | {'eta0': 0.01} | 10.30 | 5.15 | {'eta0': 0.01} |" in rows
     assert R.scale_unit("CR") == (1.0, "") and R.scale_unit("C1") == (100.0, "%")
+    # a partial grid: a setting with a seed not yet run is in the grid, not run
+    status[0] = ["ok", "missing"]
+    ds = _fake("C0", [[0.60, np.nan], [0.55, np.nan], [0.58, 0.60], [0.65, 0.67]], status)
+    assert "| C0 | sgd | 1 / 2 | 1 |" in "\n".join(R.best_rows(ds, "C0"))
 
 
 def test_quick_form_end_to_end_on_synthetic_cifar(tmp_path, fake_cifar):  # noqa: F811
@@ -77,7 +81,7 @@ def test_quick_form_end_to_end_on_synthetic_cifar(tmp_path, fake_cifar):  # noqa
     assert md.name == "vsgd-sensitivity-cifar-best.md"
     assert png.name == "vsgd-sensitivity-cifar-fig4.png" and png.stat().st_size > 10_000
     text = md.read_text()
-    assert "| C0 | vsgd-l | 1 | 0 | untuned |" in text and "| CR | vsgd-l | 1 | 0 | untuned |" in text
+    assert "| C0 | vsgd-l | 1 / 1 | 0 | untuned |" in text and "| CR | vsgd-l | 1 / 1 | 0 | untuned |" in text
     cr = [r for r in text.splitlines() if r.startswith("| CR | sgd |")][0]
     assert "%" not in cr                               # the autoencoder's error is no rate
     assert "How much tuning it takes" in text

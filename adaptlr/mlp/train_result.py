@@ -32,6 +32,11 @@ class TrainResult:
     ``|dx_i / g_i|`` (n_records, n_weight_layers); ``lr_trace`` (|dx/g|, NaN where
     g = 0) and ``update_trace`` (dx) of shape (n_records, n_weight_layers, n_dims)
     for the chosen dimensions ``record_dims`` (flat indices within each W_k).
+
+    ``complete`` is False only when ``train(stop_at=...)`` stopped before the last epoch
+    (a checkpoint holds the run; a later call goes on); ``epochs_done`` counts the epochs
+    run so far (every one, when complete and not diverged; -1 where a loop does not count,
+    e.g. the CUDA loop). With a checkpoint, ``wall_time`` sums the seconds of every call.
     """
 
     train_loss: np.ndarray
@@ -50,6 +55,8 @@ class TrainResult:
     lr_trace: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     update_trace: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     record_dims: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    complete: bool = True
+    epochs_done: int = -1
 
 
 def record_buffers(steps_total: int, record_lr_every: int, n_layers: int, n_dims: int, epochs: int):

@@ -66,6 +66,9 @@ from .gnvp import gnvp
 from .online_forward import make_parts, online_forward
 from .online_step import online_kernel
 from .per_sample import grad_sq
+from .resume import digest, run_identity
+from .resume import load as load_checkpoint
+from .resume import save as save_checkpoint
 from .train_result import TrainResult, record_buffers
 from .validation import check_int
 from .workspace import make_workspace
@@ -135,11 +138,16 @@ def record_effective_lr(theta, theta_prev, g, offsets, sizes, rec_dims, r, tmp,
 @njit(fastmath=set(FASTMATH_FLAGS) if FASTMATH else False, cache=False, error_model=ERROR_MODEL)
 def train_loop(step_flat, hp, online, ohp, sparse, parts, theta, st, sc, offsets, sizes, act, out, l2,
                X, labels, targets, Xt, labels_t, targets_t, has_test,
-               perms, batch_size, epochs, eval_every,
+               perms, batch_size, epochs, eval_every, e_start, e_stop, t_start,
                ws, ews, g, curv, gsq, hv, needs_curv, uses_gsq, needs_hvp, v_slot,
                rec_every, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
                train_loss, train_err, test_loss, test_err, batch_loss):
-    """The whole run in compiled code; returns ``(diverged_step, steps)`` (-1 = no divergence).
+    """Epochs ``e_start .. e_stop - 1`` of a run of ``epochs`` in compiled code, the step
+    counter starting from ``t_start`` (the steps already taken); returns
+    ``(diverged_step, steps)`` (-1 = no divergence; ``steps`` the step counter at the end).
+    ``e_start = 0`` evaluates the initial parameters first (epoch 0 of the curves). One
+    call over ``0 .. epochs`` is the whole run; :func:`train` calls it per chunk of
+    epochs only to write checkpoints between them (resume.py), which gives the same bits.
 
     Array outputs are filled in place (NaN-initialised by the caller). ``needs_curv``,
     ``uses_gsq``, ``needs_hvp`` and ``sparse`` (online_forward.py's pass, scratch ``parts``)
@@ -158,20 +166,20 @@ def train_loop(step_flat, hp, online, ohp, sparse, parts, theta, st, sc, offsets
     else:
         lab = ws.yb[:0]
         tar = ws.tb[:B * n_out].reshape(B, n_out)
-    t = 0
+    t = t_start
     diverged = -1
-    # epoch 0
-    lo, er = evaluate_set(theta, offsets, sizes, act, out, X, labels, targets, ews)
-    train_loss[0] = lo
-    train_err[0] = er
-    if has_test:
-        lo2, er2 = evaluate_set(theta, offsets, sizes, act, out, Xt, labels_t, targets_t, ews)
-        test_loss[0] = lo2
-        test_err[0] = er2
-        lo = lo + lo2
-    if not (math.isfinite(lo) and all_finite(theta)):
-        return 0, 0
-    for e in range(epochs):
+    if e_start == 0:  # epoch 0
+        lo, er = evaluate_set(theta, offsets, sizes, act, out, X, labels, targets, ews)
+        train_loss[0] = lo
+        train_err[0] = er
+        if has_test:
+            lo2, er2 = evaluate_set(theta, offsets, sizes, act, out, Xt, labels_t, targets_t, ews)
+            test_loss[0] = lo2
+            test_err[0] = er2
+            lo = lo + lo2
+        if not (math.isfinite(lo) and all_finite(theta)):
+            return 0, 0
+    for e in range(e_start, e_stop):
         for bi in range(spe):
             t += 1
             # gather the minibatch
@@ -282,6 +290,19 @@ def _kernel_for_size(opt, step_flat, n_params):
     return serial if serial is not None else step_flat
 
 
+def _compute_setting() -> dict:
+    """What besides the code decides the bits of a run on this host: the BLAS libraries'
+    kernel sets (OpenBLAS picks them by CPU) and thread counts, and Numba's thread count.
+    Part of a checkpoint's identity, so that a run never resumes under another setting
+    (its result would be what no single setting computes)."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    blas = sorted(f"{d.get('internal_api')} {d.get('architecture')} threads={d.get('num_threads')}"
+                  for d in threadpool_info() if d.get("user_api") == "blas")
+    return {"blas": blas, "numba_threads": numba.get_num_threads()}
+
+
 def _blas_threads(online, sparse=None):
     """One BLAS thread while the fused online step (``online``) runs on Numba's threads
     (:data:`ONLINE_ONE_BLAS_THREAD`), else nothing changes. Each row of the online step is
@@ -327,7 +348,8 @@ def _record_dims(net, record_dims, rng):
 
 
 def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_size=100, seed=0,
-          record_lr_every=0, record_dims=None, device="cpu", eval_every=1) -> TrainResult:
+          record_lr_every=0, record_dims=None, device="cpu", eval_every=1, checkpoint=None,
+          checkpoint_every=1, stop_at=None) -> TrainResult:
     """Train ``net`` in place with ``opt`` by minibatch (or online, batch_size=1) SGD-type steps.
 
     Parameters
@@ -344,6 +366,16 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
         or an int array (n_weight_layers, n_dims) of flat indices within each W_k.
     device : "cpu" or "cuda" (delegates to ``adaptlr.mlp.cuda_training.train_cuda``).
     eval_every : int >= 1, evaluate every this many epochs (and after the last).
+    checkpoint : None or a file path (CPU only). Resume from the checkpoint there when it
+        exists (it must belong to this very run, else ``ValueError``), and write one after
+        every ``checkpoint_every`` epochs (resume.py): a killed run then loses at most that
+        many epochs, and resumes bit for bit. None: no file, one compiled call.
+    checkpoint_every : int >= 1, epochs between checkpoints.
+    stop_at : None or a time (seconds since the epoch, as ``time.time()``; needs
+        ``checkpoint``): start no further chunk of ``checkpoint_every`` epochs that is
+        expected (at the pace of this call's chunks) to end after it; the result then has
+        ``complete=False`` and a later call with the same checkpoint goes on. The first
+        chunk of a call always runs.
 
     An optimizer made with ``arithmetic="storage"`` (its rule computes in the network's dtype)
     trains on the CPU only; at batch size 1 it takes its own ``step_flat`` per sample, not the
@@ -355,6 +387,15 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and (checkpoint is not None or stop_at is not None):
+        raise ValueError("checkpoint/stop_at: resumable training runs on the CPU only "
+                         "(device='cpu'); got device='cuda'")
+    if stop_at is not None and checkpoint is None:
+        raise ValueError(f"stop_at={stop_at!r} needs a checkpoint path to resume from; "
+                         "allowed: stop_at=None, or give checkpoint=")
+    if stop_at is not None and not (isinstance(stop_at, (int, float)) and math.isfinite(stop_at)):
+        raise ValueError(f"stop_at={stop_at!r}; allowed: None or a finite time in seconds "
+                         "since the epoch (time.time())")
     arithmetic = getattr(opt, "arithmetic", "float64")
     if device == "cuda" and arithmetic != "float64":
         raise ValueError(f"device='cuda' trains with the float64-arithmetic CUDA twins; the "
@@ -371,6 +412,7 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     seed = check_int(seed, "seed", 0)
     record_lr_every = check_int(record_lr_every, "record_lr_every", 0)
     eval_every = check_int(eval_every, "eval_every", 1)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     step_flat, hyper, needs_curv, uses_gsq, needs_hvp, v_slot = _optimizer_interface(opt)
     step_flat = _kernel_for_size(opt, step_flat, net.n_params)
 
@@ -420,24 +462,65 @@ def train(net, opt, X_train, y_train, X_test=None, y_test=None, epochs=1, batch_
     sparse = True if (online is not None and SPARSE_FORWARD and net.l2 == 0.0
                       and opt.method.zero_grad_identity) else None
     parts = make_parts(net.sizes) if sparse else np.zeros((0, 0), np.float64)
-    args = (step_flat, hyper, online, ohp, sparse, parts, net.theta, st, sc, net.offsets, net.sizes_array, net.act_code, net.out_code,
-            net.l2, X, labels, targets, Xt, labels_t, targets_t, has_test, perms, batch_size, epochs,
-            eval_every, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
-            True if uses_gsq else None, True if needs_hvp else None, v_slot,
-            record_lr_every, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace, up_trace,
-            *curves, batch_loss)
+    def args(e_start, e_stop, t_start):
+        return (step_flat, hyper, online, ohp, sparse, parts, net.theta, st, sc, net.offsets,
+                net.sizes_array, net.act_code, net.out_code, net.l2, X, labels, targets, Xt,
+                labels_t, targets_t, has_test, perms, batch_size, epochs, eval_every, e_start,
+                e_stop, t_start, ws, ews, g, curv, gsq, hv, True if needs_curv else None,
+                True if uses_gsq else None, True if needs_hvp else None, v_slot,
+                record_lr_every, rec_dims, rec_tmp, lr_steps, lr_min, lr_med, lr_max, lr_trace,
+                up_trace, *curves, batch_loss)
+
+    buffers = {"theta": net.theta, "st": st, "sc": sc, "train_loss": curves[0],
+               "train_error": curves[1], "test_loss": curves[2], "test_error": curves[3],
+               "batch_loss": batch_loss, "lr_steps": lr_steps, "lr_min": lr_min,
+               "lr_median": lr_med, "lr_max": lr_max, "lr_trace": lr_trace,
+               "update_trace": up_trace}
+    e_done, steps, div_step, wall, started = 0, 0, -1, 0.0, False
+    ident = None
+    if checkpoint is not None:
+        ident = run_identity(
+            sizes=net.sizes, act=net.act_code, out=net.out_code, l2=net.l2, dtype=str(dt),
+            method=getattr(getattr(opt, "method", None), "name", type(opt).__name__),
+            optimizer=type(opt).__name__, hyper=hyper, arithmetic=arithmetic, seed=seed,
+            epochs=epochs, batch_size=batch_size, eval_every=eval_every,
+            record_lr_every=record_lr_every, record_dims=digest(rec_dims),
+            fused_online=online is not None, sparse_forward=bool(sparse),
+            train_data=digest(X, labels, targets),
+            test_data=digest(Xt, labels_t, targets_t) if has_test else "",
+            initial_theta=digest(net.theta), **_compute_setting())
+        got = load_checkpoint(checkpoint, ident)
+        if got is not None:
+            for k, a in buffers.items():
+                a[...] = got[k]
+            e_done, steps, div_step, wall = (got["epochs_done"], got["steps"],
+                                             got["diverged_step"], got["wall_time"])
+            started = True
     if hasattr(train_loop, "compile"):  # compile outside the timed region (not with NUMBA_DISABLE_JIT)
         from numba import typeof
 
-        train_loop.compile(tuple(typeof(a) for a in args))
+        train_loop.compile(tuple(typeof(a) for a in args(0, epochs, 0)))
+    chunk_times = []
     with _blas_threads(online, sparse):
-        t0 = time.perf_counter()
-        div_step, steps = train_loop(*args)
-        wall = time.perf_counter() - t0
-    div_step = int(div_step)
+        while not started or (e_done < epochs and div_step < 0):
+            e_stop = epochs if checkpoint is None else min(epochs, e_done + checkpoint_every)
+            if stop_at is not None and chunk_times:
+                per_epoch = sum(chunk_times) / len(chunk_times)
+                if time.time() + per_epoch * (e_stop - e_done) > stop_at:
+                    break
+            t0 = time.perf_counter()
+            d, steps = train_loop(*args(e_done, e_stop, steps))
+            took = time.perf_counter() - t0
+            wall += took
+            chunk_times.append(took / max(1, e_stop - e_done))
+            div_step, e_done, started = int(d), e_stop, True
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, ident, epochs_done=e_done, steps=steps,
+                                diverged_step=div_step, wall_time=wall, **buffers)
     return TrainResult(
         train_loss=curves[0], train_error=curves[1], test_loss=curves[2], test_error=curves[3],
         diverged=div_step >= 0, diverged_step=div_step, steps=int(steps), wall_time=wall,
         batch_loss=batch_loss, lr_steps=lr_steps, lr_min=lr_min, lr_median=lr_med, lr_max=lr_max,
         lr_trace=lr_trace, update_trace=up_trace, record_dims=rec_dims,
+        complete=div_step >= 0 or e_done >= epochs, epochs_done=e_done,
     )

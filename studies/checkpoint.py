@@ -1,0 +1,74 @@
+"""Resumable trials: where a trial keeps its progress, and when it should pause.
+
+A study declared with ``resumable=True`` (:class:`studies.spec.Study`; a trial of hours,
+such as ``vsgd-longrun``) runs each trial with a checkpoint file ``OUT/checkpoints/KEY.npz``
+(KEY the trial's key, so a change of code or spec never resumes another trial's state).
+The runner (:func:`studies.runner.execute`) makes it the *current* checkpoint while the
+trial function runs; a trial function that can resume reads it with :func:`current` and
+hands ``path`` and ``stop_at`` to ``adaptlr.mlp.train(checkpoint=..., stop_at=...)``
+(``studies.vsgd_benchmarks.mlp_trial`` does). A killed run then resumes inside the trial
+(at the last epoch checkpointed) instead of from its start, and with ``run --stop-by`` a
+trial pauses at the deadline: the trial function raises :class:`TrialPaused`, the runner
+stores nothing for it, and the next run goes on from the checkpoint. The file is removed
+once the trial's result is stored (``ok`` or ``diverged``); a ``failed`` trial keeps it, so
+``--retry-failed`` resumes too.
+
+Studies that are not resumable run as before: :func:`current` is None and the trial
+function trains in one piece. Only the engine sets the context, so the trial keys and the
+results do not depend on it (a resumed run computes the same bits, adaptlr/mlp/resume.py).
+Checkpoints live on the file system of the process that runs the trial: with a cluster
+(``--scheduler``) a trial resumes only where ``OUT`` is shared or it runs on the same host.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass
+from pathlib import Path
+
+#: the folder of a study's results directory that holds the checkpoints (git-ignored)
+FOLDER = "checkpoints"
+
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("studies_trial_checkpoint",
+                                                          default=None)
+
+
+@dataclass(frozen=True)
+class TrialCheckpoint:
+    """The checkpoint of the running trial: the file, and the time (seconds since the
+    epoch, ``time.time()``) by which it should pause, or None to run to the end."""
+
+    path: Path
+    stop_at: float | None = None
+
+
+class TrialPaused(Exception):
+    """A resumable trial stopped at ``stop_at`` with its progress in its checkpoint; the
+    runner stores nothing for it and a later run resumes it."""
+
+
+def current() -> TrialCheckpoint | None:
+    """The checkpoint of the trial running in this thread, or None (not resumable)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def active(path, stop_at: float | None = None):
+    """Make ``path`` (and ``stop_at``) the current checkpoint while the block runs."""
+    token = _CURRENT.set(TrialCheckpoint(Path(path), None if stop_at is None else float(stop_at)))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def path_for(folder, key: str) -> Path:
+    """The checkpoint file of the trial ``key`` in ``folder`` (``OUT/checkpoints``)."""
+    return Path(folder) / f"{key}.npz"
+
+
+def discard(folder, key: str) -> None:
+    """Remove the checkpoint of the trial ``key`` (and a temporary left by a kill)."""
+    p = path_for(folder, key)
+    for q in (p, p.with_name(p.name + ".tmp")):
+        q.unlink(missing_ok=True)

@@ -1,0 +1,145 @@
+"""Resumable studies (studies/checkpoint.py): a trial that pauses at the deadline is not
+stored and the next run resumes it; a failed trial keeps its checkpoint for
+``--retry-failed``; a stored trial's checkpoint is removed; a study that is not resumable
+never sees one. The engine's self-test trial is resumable when a study makes it so; the
+real one is vsgd-longrun's (adaptlr.mlp.train's checkpoints, tests/test_mlp_resume.py)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+import studies.expand
+from studies import checkpoint, store
+from studies.expand import expand, keyed
+from studies.runner import Deadline, compute_trials, execute, run_trials
+from studies.selftest import STUDY
+
+VARS = ("train_loss", "test_loss", "train_error", "test_error")
+
+
+def resumable():
+    return dataclasses.replace(STUDY.resolved(True), resumable=True)
+
+
+def trials(st):
+    code = studies.expand.code_version(st)
+    return code, keyed(expand(st, quick=True), code)
+
+
+def assert_same_trials(a, b, keys):
+    for k in keys:
+        ra, rb = store.read_trial(a, k), store.read_trial(b, k)
+        assert str(ra.attrs["status"]) == str(rb.attrs["status"])
+        for v in VARS:
+            np.testing.assert_array_equal(ra[v].values, rb[v].values, err_msg=f"{k} {v}")
+
+
+class PastDeadline(Deadline):
+    """Lets every trial start (its clock reads 0) while its time, handed to the trials as
+    ``stop_at``, has passed: every trial runs one epoch and pauses."""
+
+    def __init__(self):
+        super().__init__(time.time() - 1.0, clock=lambda: 0.0)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_paused_trial_is_not_stored_and_the_next_run_resumes_it(tmp_path, workers):
+    st = resumable()
+    code, todo = trials(st)
+    ck = (tmp_path / "p" / checkpoint.FOLDER).resolve()
+    got = []
+    left = compute_trials(st, todo, code, got.append, workers=workers, progress=False,
+                          deadline=PastDeadline(), checkpoints=ck)
+    # every one paused after epoch 1, but those that diverged within it (lr = 2.5)
+    assert {r["status"] for r in got} <= {"diverged"} and 0 < left == len(todo) - len(got)
+    done = {r["key"] for r in got}
+    assert sorted(p.name for p in ck.iterdir()) == sorted(f"{k}.npz" for k, _ in todo
+                                                          if k not in done)
+    # the next run (no deadline) resumes each from its epoch 1, stores it, drops the file
+    out = tmp_path / "p"
+    s = run_trials(st, out, quick=True, workers=workers, progress=False)
+    assert (s.computed, s.not_started) == (len(todo), 0)
+    ds = [store.read_trial(out, k) for k, _ in todo]
+    resumed = [int(d["resumed_from_epoch"].values) for d in ds
+               if str(d.attrs["status"]) == "ok"]
+    assert resumed and set(resumed) == {1}
+    assert list(ck.iterdir()) == []
+    # bit for bit the trials of a run that never paused
+    plain = tmp_path / "plain"
+    run_trials(st, plain, quick=True, workers=0, progress=False)
+    assert_same_trials(out, plain, [k for k, _ in todo])
+
+
+def test_run_trials_stop_by_pauses_and_says_so(tmp_path, capsys):
+    st = resumable()
+    code, todo = trials(st)
+    first = todo[:2]
+    got = []
+    n = compute_trials(st, first, code, got.append, workers=0, progress="lines",
+                       deadline=PastDeadline(), checkpoints=tmp_path / checkpoint.FOLDER)
+    assert n == 2 - len(got) and n > 0
+    out = capsys.readouterr().out
+    assert out.count("trial paused:") == n and "after 1 of" in out
+    assert f"{n} trials paused at the deadline" in out
+
+
+def test_a_failed_trial_keeps_its_checkpoint_and_retry_resumes(tmp_path, monkeypatch):
+    st = resumable()
+    code, todo = trials(st)
+    k, spec = todo[0]
+    ck = tmp_path / checkpoint.FOLDER
+    real_save = __import__("studies.selftest", fromlist=["_save"])._save
+    calls = []
+
+    def dying_save(path, **arrays):
+        real_save(path, **arrays)
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("killed after epoch 1")
+
+    import studies.selftest as S
+
+    monkeypatch.setattr(S, "_save", dying_save)
+    rec = execute(st.trial, k, spec, code, str(ck))
+    assert rec["status"] == "failed" and "killed after epoch 1" in rec["message"]
+    assert checkpoint.path_for(ck, k).exists()
+    rec = execute(st.trial, k, spec, code, str(ck))
+    assert rec["status"] == "ok" and int(rec["vars"]["resumed_from_epoch"][1]) == 1
+    again = execute(st.trial, k, spec, code)                   # not resumable: from scratch
+    assert "resumed_from_epoch" not in again["vars"]
+    for v in VARS:
+        np.testing.assert_array_equal(rec["vars"][v][1], again["vars"][v][1])
+
+
+def test_a_study_that_is_not_resumable_never_gets_a_checkpoint(tmp_path, monkeypatch):
+    seen = []
+    real = checkpoint.current
+    monkeypatch.setattr(checkpoint, "current", lambda: seen.append(real()) or real())
+    st = STUDY.resolved(True)
+    run_trials(st, tmp_path, quick=True, workers=0, progress=False,
+               stop_by=time.time() + 3600)
+    assert seen and set(seen) == {None} and not (tmp_path / checkpoint.FOLDER).exists()
+    assert checkpoint.current() is None
+
+
+def test_a_resumable_trial_starts_while_one_epoch_fits():
+    now = [1000.0]
+    d = Deadline(1100.0, {("p", "a"): [600.0]}, clock=lambda: now[0])
+    spec = {"problem": "p", "optimizer": "a", "epochs": 6}
+    assert not d.allows(spec) and d.allows_a_part(spec)       # 1000 + 600/6 <= 1100
+    now[0] = 1001.0
+    assert not d.allows_a_part(spec)
+    d.record({"spec": spec, "wall_time": 5.0, "status": "paused"})   # a part, not a trial
+    assert d.expected(spec) == 600.0
+
+
+def test_checkpoint_context_is_the_engines():
+    assert checkpoint.current() is None
+    with checkpoint.active("/x/k.npz", 12.5):
+        c = checkpoint.current()
+        assert c.path.name == "k.npz" and c.stop_at == 12.5
+    assert checkpoint.current() is None
+    assert checkpoint.path_for("/a", "abc").as_posix() == "/a/abc.npz"
