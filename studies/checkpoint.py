@@ -26,6 +26,8 @@ import contextvars
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 #: the folder of a study's results directory that holds the checkpoints (git-ignored)
 FOLDER = "checkpoints"
 
@@ -72,3 +74,25 @@ def discard(folder, key: str) -> None:
     p = path_for(folder, key)
     for q in (p, p.with_name(p.name + ".tmp")):
         q.unlink(missing_ok=True)
+
+
+def progress(folder, keys) -> dict[str, int | None]:
+    """The trials among ``keys`` that have a checkpoint in ``folder`` (``OUT/checkpoints``):
+    ``{key: epochs done}``, read from the file's ``epochs_done`` entry (the format of
+    ``adaptlr.mlp.resume``); None where the file has no such entry or cannot be read (a
+    trial function with its own format, a damaged file: the trial still counts as begun).
+    Reads only that entry, not the parameters, so it is cheap for large checkpoints."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    out: dict[str, int | None] = {}
+    for k in keys:
+        p = path_for(folder, k)
+        if not p.is_file():
+            continue
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                out[k] = int(z["epochs_done"]) if "epochs_done" in z.files else None
+        except Exception:  # noqa: BLE001 - a damaged file is reported as begun, not read
+            out[k] = None
+    return out

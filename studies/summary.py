@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats as sps
 
+from . import checkpoint
 from .api import repo_root
 from .claims import CLAIM_STUDIES, claims_section
 from .expand import code_version, expand, keyed
@@ -191,13 +192,48 @@ def _relative_paths(text: str) -> str:
     return text.replace(f"{repo_root().resolve()}/", "")
 
 
-def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, int]:
+def in_progress(st, out: Path, trials=None) -> dict[str, tuple[int | None, int | None]]:
+    """A resumable study's trials (:mod:`studies.checkpoint`) that are not stored but have
+    a checkpoint in ``OUT/checkpoints``: ``{key: (epochs done, epochs of the trial)}``,
+    either None where unknown. Empty for a study that is not resumable. Checkpoints are not
+    committed, so this describes the host whose ``OUT`` it reads."""
+    if not getattr(st, "resumable", False):
+        return {}
+    trials = keyed(expand(st), code_version(st)) if trials is None else trials
+    done = finished_keys(out) if (out / "trials").is_dir() else set()
+    todo = {k: s for k, s in trials if k not in done}
+    got = checkpoint.progress(out / checkpoint.FOLDER, todo)
+    return {k: (e, todo[k].get("epochs")) for k, e in got.items()}
+
+
+def in_progress_text(begun: dict) -> str:
+    """``"2 in progress, checkpointed after epochs 12 and 14 of 100"`` for
+    :func:`in_progress`'s result; empty when it is."""
+    if not begun:
+        return ""
+    total = {E for _, E in begun.values()}
+    done = sorted((e for e, _ in begun.values() if e is not None))
+    unknown = sum(e is None for e, _ in begun.values())
+    parts = []
+    if done:
+        es = [str(e) for e in done]
+        es = es[0] if len(es) == 1 else ", ".join(es[:-1]) + " and " + es[-1]
+        of = f" of {total.pop()}" if len(total) == 1 and None not in total else ""
+        parts.append(f"checkpointed after epoch{'s' if len(done) > 1 else ''} {es}{of}")
+    if unknown:
+        parts.append(f"{unknown} at an epoch the checkpoint does not say")
+    return f"{len(begun)} in progress, " + "; ".join(parts)
+
+
+def remaining_estimate(st, out: Path, trials=None, begun: dict | None = None,
+                       ) -> tuple[float, int, dict, int]:
     """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
     form would take, each at its :func:`studies.timing.expected_seconds` (measured, else
     scaled from another problem, else from the other optimizers of the problem; ``scaled``
     says how many trials the rough scaled figure covers); how many missing trials have no
     reference at all, and those per data set (``problem_params["dataset"]``, where a
-    problem names one: CIFAR-10 trials cannot run where the data is absent)."""
+    problem names one: CIFAR-10 trials cannot run where the data is absent). ``begun``
+    (:func:`in_progress`): a checkpointed trial counts for the epochs it has left."""
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     expected = expected_seconds(trials, stored_wall_times(out, trials, done))
@@ -207,6 +243,9 @@ def remaining_estimate(st, out: Path, trials=None) -> tuple[float, int, dict, in
             continue
         sec, how = expected[(s["problem"], s["optimizer"])]
         if sec is not None:
+            e, E = (begun or {}).get(k, (None, None))
+            if e is not None and E:
+                sec *= max(0.0, 1.0 - e / E)
             hours += sec / 3600.0
             scaled += how == "scaled"
             continue
@@ -403,10 +442,12 @@ def build(results_dir: Path | None = None) -> Path:
             older, seeds = older_label(ds)
             state = f"{state}; {older}"
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
-        hours, unknown, by_data, scaled = remaining_estimate(st, out, trials)
+        begun = in_progress(st, out, trials)
+        begun_txt = in_progress_text(begun)
+        hours, unknown, by_data, scaled = remaining_estimate(st, out, trials, begun)
         left = _remaining_text(hours, unknown, total - stored, by_data, scaled)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
-                     f"({state}) | {seed_txt} | {left} |")
+                     f"({state}{'; ' + begun_txt if begun_txt else ''}) | {seed_txt} | {left} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]
         if st.paper:
             sec += [f"Reproduces: {st.paper}", ""]
@@ -415,6 +456,11 @@ def build(results_dir: Path | None = None) -> Path:
         elif state != "complete":
             sec += [f"Status: {state}, {stored}/{total} trials of the full form stored. Resume "
                     f"with `python -m studies run {name}` (stored trials are skipped).", ""]
+        if begun_txt:
+            sec += [f"Trials begun: {begun_txt} (the checkpoints in "
+                    f"`{checkpoint.FOLDER}/` of the study's results folder; they are not "
+                    "committed, so they resume only on the host that wrote them, with the same "
+                    "BLAS kernel set and thread counts).", ""]
         carried = carried_text(out, {k for k, _ in trials})
         if carried:
             sec += [carried, ""]

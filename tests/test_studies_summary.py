@@ -458,3 +458,66 @@ def test_older_dataset_note_says_what_a_run_would_recompute():
     assert "would recompute the 18 of its 240 trials not stored under the current keys" in part
     assert "(222 are, computed or carried over)" in part
     assert part.startswith("The stored Dataset from code abc. ")
+
+
+def _fake_checkpoint(path, epochs_done):
+    """A checkpoint file in adaptlr.mlp.resume's format (its content beyond ``epochs_done``
+    does not matter to the report)."""
+    from adaptlr.mlp import resume
+
+    z = np.zeros(1)
+    resume.save(path, resume.run_identity(epochs=100), **{k: z for k in resume.ARRAYS},
+                epochs_done=epochs_done, steps=0, diverged_step=-1, wall_time=0.0)
+
+
+def test_checkpoint_progress_reads_epochs_done_and_survives_other_files(tmp_path):
+    from studies import checkpoint
+
+    folder = tmp_path / checkpoint.FOLDER
+    assert checkpoint.progress(folder, ["a"]) == {}            # no folder yet
+    _fake_checkpoint(checkpoint.path_for(folder, "a"), 12)
+    np.savez(checkpoint.path_for(folder, "b"), epoch=np.asarray(3))   # another trial's format
+    checkpoint.path_for(folder, "c").write_bytes(b"not a zip")      # damaged
+    _fake_checkpoint(checkpoint.path_for(folder, "other"), 5)       # not among the keys asked
+    assert checkpoint.progress(folder, ["a", "b", "c", "d"]) == {"a": 12, "b": None, "c": None}
+
+
+def test_in_progress_text_by_hand():
+    from studies.summary import in_progress_text
+
+    assert in_progress_text({}) == ""
+    assert in_progress_text({"k": (7, 100)}) == "1 in progress, checkpointed after epoch 7 of 100"
+    assert (in_progress_text({"a": (14, 100), "b": (12, 100), "c": (30, 100)})
+            == "3 in progress, checkpointed after epochs 12, 14 and 30 of 100")
+    assert (in_progress_text({"a": (2, 100), "b": (None, 100)})
+            == "2 in progress, checkpointed after epoch 2 of 100; 1 at an epoch the checkpoint "
+               "does not say")
+    assert in_progress_text({"a": (2, 10), "b": (3, 20)}) == ("2 in progress, checkpointed "
+                                                              "after epochs 2 and 3")
+
+
+def test_a_resumable_studys_checkpointed_trials_show_as_begun_and_shorten_the_estimate(
+        tmp_path, monkeypatch):
+    import studies.summary as sm
+    from studies import checkpoint
+    from studies.expand import code_version, expand, keyed
+    from studies.registry import get_study
+
+    st = get_study("vsgd-longrun")
+    assert st.resumable
+    out = tmp_path / st.name
+    trials = keyed(expand(st), code_version(st))
+    (k1, s1), (k2, _) = trials[0], trials[1]
+    _fake_checkpoint(checkpoint.path_for(out / checkpoint.FOLDER, k1), 25)
+    _fake_checkpoint(checkpoint.path_for(out / checkpoint.FOLDER, "0" * 64), 50)  # stale key
+    begun = sm.in_progress(st, out, trials)
+    assert begun == {k1: (25, s1["epochs"])} and s1["epochs"] == 100
+    # every trial estimated at one hour: the begun one has three quarters left
+    monkeypatch.setattr(sm, "expected_seconds", lambda ts, walls: {
+        (s["problem"], s["optimizer"]): (3600.0, "measured") for _, s in ts})
+    hours, unknown, _, _ = sm.remaining_estimate(st, out, trials, begun)
+    assert unknown == 0 and np.isclose(hours, len(trials) - 0.25)
+    assert sm.in_progress(get_study("selftest"), out, trials) == {}  # not resumable
+    text = build(tmp_path).read_text()
+    assert "0/10 (not run; 1 in progress, checkpointed after epoch 25 of 100)" in text
+    assert "Trials begun: 1 in progress, checkpointed after epoch 25 of 100" in text
