@@ -198,6 +198,22 @@ def pending(trials: list, out: Path, retry_failed: bool = False) -> list:
     return [(k, s) for k, s in trials if k not in done]
 
 
+def resume_first(name: str, todo: list, folder: Path) -> list:
+    """``todo`` with the trials that have a checkpoint in ``folder`` first (in their order),
+    so that a resumable study finishes what it began before it begins more; says how many
+    resume and from which epochs (:func:`studies.checkpoint.progress`)."""
+    begun = checkpoint.progress(folder, [k for k, _ in todo])
+    if not begun:
+        return todo
+    epochs = sorted(e for e in begun.values() if e is not None)
+    unknown = sum(e is None for e in begun.values())
+    where = ", ".join(map(str, epochs)) + (f"{', ' if epochs else ''}{unknown} unknown"
+                                            if unknown else "")
+    print(f"{name}: {len(begun)} trials resume from their checkpoints (epochs done: {where})",
+          flush=True)
+    return sorted(todo, key=lambda ks: ks[0] not in begun)   # stable: the rest keep order
+
+
 class Deadline:
     """When to stop *starting* trials: none is started unless it is expected to finish by
     ``at`` (seconds since the epoch); trials already running always finish. A trial's
@@ -343,6 +359,8 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
     code = code_version(study) if code is None else code
     trials = keyed(expand(study, quick=quick, device=device), code)
     todo = pending(trials, out, retry_failed)
+    if study.resumable:
+        todo = resume_first(study.name, todo, out / checkpoint.FOLDER)
     counts: dict = {}
 
     def keep(rec: dict) -> str:

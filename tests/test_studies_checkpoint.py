@@ -143,3 +143,54 @@ def test_checkpoint_context_is_the_engines():
         assert c.path.name == "k.npz" and c.stop_at == 12.5
     assert checkpoint.current() is None
     assert checkpoint.path_for("/a", "abc").as_posix() == "/a/abc.npz"
+
+
+def test_begun_trials_resume_first_and_the_run_says_so(tmp_path, capsys, monkeypatch):
+    """A resumable study's trials with a checkpoint go before the others (in their order),
+    so a run finishes what an earlier one began before it begins more."""
+    from studies.runner import resume_first
+
+    st = resumable()
+    code, todo = trials(st)
+    assert len(todo) >= 4
+    out = tmp_path / "p"
+    ck = out / checkpoint.FOLDER
+    assert resume_first(st.name, todo, ck) == todo and capsys.readouterr().out == ""
+    # pause the last two trials after their first epoch
+    got = []
+    compute_trials(st, todo[-2:], code, got.append, workers=0, progress=False,
+                   deadline=PastDeadline(), checkpoints=ck.resolve())
+    begun = [k for k, _ in todo[-2:] if checkpoint.path_for(ck, k).exists()]
+    assert begun
+    order = [k for k, _ in resume_first(st.name, todo, ck)]
+    assert order[:len(begun)] == begun
+    assert order[len(begun):] == [k for k, _ in todo if k not in begun]
+    # the self-test's own checkpoint format has no epochs_done entry
+    assert (f"{st.name}: {len(begun)} trials resume from their checkpoints (epochs done: "
+            f"{len(begun)} unknown)" in capsys.readouterr().out)
+    # the run resumes them first: their records come before every other trial's
+    seen = []
+    real = store.write_trial
+
+    def spy(o, rec):
+        seen.append(rec["key"])
+        return real(o, rec)
+
+    monkeypatch.setattr(store, "write_trial", spy)
+    run_trials(st, out, quick=True, workers=0, progress=False)
+    assert seen[:len(begun)] == begun and list(ck.iterdir()) == []
+
+
+def test_resume_first_names_the_epochs_of_adaptlr_checkpoints(tmp_path, capsys):
+    from adaptlr.mlp import resume
+    from studies.runner import resume_first
+
+    todo = [("a", {}), ("b", {}), ("c", {})]
+    z = np.zeros(1)
+    for k, e in (("c", 7), ("b", 30)):
+        resume.save(checkpoint.path_for(tmp_path, k), resume.run_identity(),
+                    **{n: z for n in resume.ARRAYS}, epochs_done=e, steps=0,
+                    diverged_step=-1, wall_time=0.0)
+    assert [k for k, _ in resume_first("x", todo, tmp_path)] == ["b", "c", "a"]
+    assert "x: 2 trials resume from their checkpoints (epochs done: 7, 30)" in \
+        capsys.readouterr().out
