@@ -216,10 +216,14 @@ def in_progress_text(begun: dict) -> str:
     unknown = sum(e is None for e, _ in begun.values())
     parts = []
     if done:
-        es = [str(e) for e in done]
-        es = es[0] if len(es) == 1 else ", ".join(es[:-1]) + " and " + es[-1]
         of = f" of {total.pop()}" if len(total) == 1 and None not in total else ""
-        parts.append(f"checkpointed after epoch{'s' if len(done) > 1 else ''} {es}{of}")
+        if len(set(done)) == 1:
+            each = " each" if len(done) > 1 else ""
+            parts.append(f"checkpointed after epoch {done[0]}{of}{each}")
+        else:
+            es = [str(e) for e in done]
+            es = ", ".join(es[:-1]) + " and " + es[-1]
+            parts.append(f"checkpointed after epochs {es}{of}")
     if unknown:
         parts.append(f"{unknown} at an epoch the checkpoint does not say")
     return f"{len(begun)} in progress, " + "; ".join(parts)

@@ -494,6 +494,10 @@ def test_in_progress_text_by_hand():
                "does not say")
     assert in_progress_text({"a": (2, 10), "b": (3, 20)}) == ("2 in progress, checkpointed "
                                                               "after epochs 2 and 3")
+    assert (in_progress_text({"a": (2, 100), "b": (2, 100)})
+            == "2 in progress, checkpointed after epoch 2 of 100 each")
+    assert (in_progress_text({"a": (2, 100), "b": (2, 100), "c": (5, 100)})
+            == "3 in progress, checkpointed after epochs 2, 2 and 5 of 100")
 
 
 def test_a_resumable_studys_checkpointed_trials_show_as_begun_and_shorten_the_estimate(
