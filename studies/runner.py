@@ -231,6 +231,7 @@ class Deadline:
         self.fresh: dict = {}
         self.fallback = dict(fallback or {})
         self.clock = clock
+        self.epoch: dict = {}   # (problem, optimizer): seconds per epoch of paused trials
 
     def expected(self, spec: dict) -> float:
         pair = (spec["problem"], spec["optimizer"])
@@ -245,8 +246,19 @@ class Deadline:
 
     def allows_a_part(self, spec: dict) -> bool:
         """For a resumable trial (it pauses at the deadline, :mod:`studies.checkpoint`):
-        one epoch of it, the expected time over ``spec["epochs"]``, fits."""
-        return self.clock() + self.expected(spec) / max(1, int(spec["epochs"])) <= self.at
+        one epoch of it fits: the expected time over ``spec["epochs"]``, or the pace of a
+        trial of the same problem and optimizer that paused in this run
+        (:meth:`record_epoch`) where that is longer."""
+        epoch = max(self.expected(spec) / max(1, int(spec["epochs"])),
+                    self.epoch.get((spec["problem"], spec["optimizer"]), 0.0))
+        return self.clock() + epoch <= self.at
+
+    def record_epoch(self, spec: dict, seconds: float) -> None:
+        """A paused trial's seconds per epoch in this run (the runner measures it from its
+        checkpoint's epochs before and after); the longest seen per pair counts."""
+        if seconds == seconds and seconds > 0:
+            pair = (spec["problem"], spec["optimizer"])
+            self.epoch[pair] = max(self.epoch.get(pair, 0.0), float(seconds))
 
     def record(self, rec: dict) -> None:
         w = rec.get("wall_time")
@@ -426,9 +438,13 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
     paused: list = []
     stop_at = deadline.at if (deadline is not None and checkpoints is not None) else None
 
+    before: dict = {}   # a resumable trial's epochs done when it started
+
     def startable(k, s) -> bool:
         if deadline is None or (deadline.allows_a_part(s) if checkpoints is not None
                                 else deadline.allows(s)):
+            if deadline is not None and checkpoints is not None:
+                before[k] = checkpoint.progress(checkpoints, [k]).get(k) or 0
             return True
         left.append((k, s))
         return False
@@ -458,6 +474,13 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
         if rec["status"] == "paused":
             paused.append(rec["key"])
             s = rec["spec"]
+            if deadline is not None and checkpoints is not None:
+                # its pace this run (first epoch's loading and compiling included): no trial
+                # of its kind starts unless an epoch at that pace fits
+                ran = (checkpoint.progress(checkpoints, [rec["key"]]).get(rec["key"]) or 0) \
+                    - before.get(rec["key"], 0)
+                if ran > 0:
+                    deadline.record_epoch(s, rec["wall_time"] / ran)
             bar.write(f"trial paused: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
                       f"{rec['message']}")
             return

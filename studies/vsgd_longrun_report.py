@@ -25,6 +25,8 @@ def curves(ds) -> dict:
     ok = sub["status"].values.astype(str) == "ok"
     out = {}
     for metric in ("train_error", "test_error"):
+        if metric not in sub.data_vars:     # no trial stored yet: the Dataset has no curves
+            continue
         e = sub[metric].isel(epoch=np.flatnonzero(sub["epoch"].values >= 1))
         v = 100.0 * e.values[ok]                                  # (seed, epoch)
         if not v.size:

@@ -194,3 +194,49 @@ def test_resume_first_names_the_epochs_of_adaptlr_checkpoints(tmp_path, capsys):
     assert [k for k, _ in resume_first("x", todo, tmp_path)] == ["b", "c", "a"]
     assert "x: 2 trials resume from their checkpoints (epochs done: 7, 30)" in \
         capsys.readouterr().out
+
+
+def _pausing_trial(spec):
+    """Stands for a resumable trial that trains one epoch (0.3 s), checkpoints it in
+    adaptlr's format and pauses."""
+    from adaptlr.mlp import resume
+
+    ck = checkpoint.current()
+    done = checkpoint.progress(ck.path.parent, [ck.path.stem]).get(ck.path.stem) or 0
+    time.sleep(0.3)
+    z = np.zeros(1)
+    resume.save(ck.path, resume.run_identity(), **{n: z for n in resume.ARRAYS},
+                epochs_done=done + 1, steps=0, diverged_step=-1, wall_time=0.0)
+    raise checkpoint.TrialPaused(f"after {done + 1} of {spec['epochs']} epochs")
+
+
+def test_no_trial_starts_after_a_pause_shows_an_epoch_would_not_fit(tmp_path):
+    """A trial that paused tells the deadline its pace: with no stored time to go by, the
+    first trial starts (its expected time is unknown), pauses after an epoch of 0.3 s, and
+    with 0.2 s left the others of its kind do not start."""
+    st = dataclasses.replace(resumable(), trial=_pausing_trial)
+    code, todo = trials(st)
+    pair = (todo[0][1]["problem"], todo[0][1]["optimizer"])
+    same = [(k, s) for k, s in todo if (s["problem"], s["optimizer"]) == pair]
+    assert len(same) >= 2
+    d = Deadline(1000.0, clock=lambda: 999.8)
+    got = []
+    left = compute_trials(st, same, code, got.append, workers=0, progress=False, deadline=d,
+                          checkpoints=tmp_path)
+    assert got == [] and left == len(same)
+    assert [p.stem for p in tmp_path.glob("*.npz")] == [same[0][0]]   # only the first began
+    assert d.epoch[pair] >= 0.3
+
+
+def test_deadline_epoch_pace_by_hand():
+    d = Deadline(1100.0, clock=lambda: 1000.0)
+    spec = {"problem": "p", "optimizer": "a", "epochs": 10}
+    assert d.allows_a_part(spec)                                  # nothing known: 0 s
+    d.record_epoch(spec, 90.0)
+    assert d.allows_a_part(spec)                                  # 1000 + 90 <= 1100
+    d.record_epoch(spec, 120.0)
+    d.record_epoch(spec, 50.0)                                    # the longest counts
+    assert not d.allows_a_part(spec) and d.epoch[("p", "a")] == 120.0
+    assert d.allows_a_part({**spec, "optimizer": "b"})            # another pair: unknown
+    d.record_epoch(spec, float("nan"))
+    assert d.epoch[("p", "a")] == 120.0

@@ -86,3 +86,12 @@ def test_a_killed_trial_resumes_inside_and_computes_the_same(tmp_path, monkeypat
     a, b = store.read_trial(plain, key), store.read_trial(out, key)
     for v in ("train_error", "test_error", "train_loss", "test_loss"):
         np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+
+
+def test_a_dataset_before_any_trial_is_stored_draws_nothing(tmp_path):
+    """Seen 2026-12-07: a run whose trials all paused combined a Dataset with no curves;
+    the companion report must draw nothing rather than fail."""
+    ds = xr.Dataset({"status": (("problem", "setting", "seed"), np.array([[["missing"] * 2]]))},
+                    coords={"problem": [M.PROBLEM], "setting": ["vsgd-l()"], "seed": [0, 1],
+                            "epoch": [0, 1, 2]})
+    assert R.curves(ds) == {} and R.extra_report(ds, tmp_path) == []
