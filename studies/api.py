@@ -81,7 +81,10 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
     CLI's forms): start no trial that is not expected to finish by then, so a run that has
     to end at a known time (a shared machine, a session) wastes no half-finished trial.
     Returns a :class:`~studies.runner.RunSummary` with the paths of the Dataset
-    (``<name>.nc``), the Markdown table and the figures.
+    (``<name>.nc``), the Markdown table and the figures. While no trial of the study is
+    stored (every one paused at a checkpoint or not started, ``--stop-by``), no Dataset and
+    no report are written (a Dataset of all-missing trials says nothing) and those paths are
+    ``None``.
     """
     if device not in DEVICES:
         raise SpecError(f"unknown device {device!r}; allowed: {list(DEVICES)}")
@@ -123,6 +126,12 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
                          code=code, retry_failed=retry_failed, stop_by=stop_by,
                          estimates=estimates)
+    if shown is st or every is None:
+        shown_keys = {k for k, _ in keyed(expand(shown, quick=quick, device=device), code)}
+    else:
+        shown_keys = {k for k, _ in every}
+    if not shown_keys & store.finished_keys(out):
+        return summary      # nothing stored yet (all paused or not started): no empty Dataset
     ds = build_dataset(shown, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)

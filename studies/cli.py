@@ -202,9 +202,14 @@ def _cmd_run(a) -> int:
             correction=None if a.correction == "none" else a.correction,
             retry_failed=a.retry_failed, problems=problems, stop_by=stop_by)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())) or "nothing new"
-    print(s.table.read_text())
+    if s.table is not None:
+        print(s.table.read_text())
     print(f"{a.name}: {s.total} trials: {s.skipped} already stored, {s.computed} run ({counts})"
           + (f", {s.not_started} not started or paused (--stop-by)" if s.not_started else ""))
+    if s.dataset is None:
+        print(f"no trial of {a.name} is stored yet: no Dataset or report written "
+              f"(`python -m studies summary` shows the paused trials' checkpoints)")
+        return 0
     print(f"table (Markdown): {s.table}")
     print("figures (PNG):    " + "\n                  ".join(str(f) for f in s.figures))
     print(f"Dataset (netCDF): {s.dataset}")

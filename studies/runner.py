@@ -199,9 +199,11 @@ def pending(trials: list, out: Path, retry_failed: bool = False) -> list:
 
 
 def resume_first(name: str, todo: list, folder: Path) -> list:
-    """``todo`` with the trials that have a checkpoint in ``folder`` first (in their order),
-    so that a resumable study finishes what it began before it begins more; says how many
-    resume and from which epochs (:func:`studies.checkpoint.progress`)."""
+    """``todo`` with the trials that have a checkpoint in ``folder`` first, the furthest on
+    (most epochs done, :func:`studies.checkpoint.progress`) first and those of unknown
+    progress last among them (otherwise in their order), so that a resumable study finishes
+    what it began, soonest done first, before it begins more; says how many resume and from
+    which epochs."""
     begun = checkpoint.progress(folder, [k for k, _ in todo])
     if not begun:
         return todo
@@ -211,7 +213,11 @@ def resume_first(name: str, todo: list, folder: Path) -> list:
                                             if unknown else "")
     print(f"{name}: {len(begun)} trials resume from their checkpoints (epochs done: {where})",
           flush=True)
-    return sorted(todo, key=lambda ks: ks[0] not in begun)   # stable: the rest keep order
+    def rank(ks):
+        e = begun.get(ks[0], -1)
+        return (ks[0] not in begun, e is None, -(e or 0))
+
+    return sorted(todo, key=rank)   # stable: ties and the rest keep their order
 
 
 class Deadline:

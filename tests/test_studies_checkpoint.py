@@ -185,14 +185,16 @@ def test_resume_first_names_the_epochs_of_adaptlr_checkpoints(tmp_path, capsys):
     from adaptlr.mlp import resume
     from studies.runner import resume_first
 
-    todo = [("a", {}), ("b", {}), ("c", {})]
+    todo = [("a", {}), ("b", {}), ("c", {}), ("d", {}), ("e", {})]
     z = np.zeros(1)
-    for k, e in (("c", 7), ("b", 30)):
+    for k, e in (("b", 7), ("d", 30), ("e", 7)):
         resume.save(checkpoint.path_for(tmp_path, k), resume.run_identity(),
                     **{n: z for n in resume.ARRAYS}, epochs_done=e, steps=0,
                     diverged_step=-1, wall_time=0.0)
-    assert [k for k, _ in resume_first("x", todo, tmp_path)] == ["b", "c", "a"]
-    assert "x: 2 trials resume from their checkpoints (epochs done: 7, 30)" in \
+    (tmp_path / "c.npz").write_bytes(b"not a checkpoint")     # begun, progress unknown
+    # the furthest on first, ties in their order, unknown progress after them, then the rest
+    assert [k for k, _ in resume_first("x", todo, tmp_path)] == ["d", "b", "e", "c", "a"]
+    assert "x: 4 trials resume from their checkpoints (epochs done: 7, 7, 30, 1 unknown)" in \
         capsys.readouterr().out
 
 
@@ -240,3 +242,31 @@ def test_deadline_epoch_pace_by_hand():
     assert d.allows_a_part({**spec, "optimizer": "b"})            # another pair: unknown
     d.record_epoch(spec, float("nan"))
     assert d.epoch[("p", "a")] == 120.0
+
+
+def test_api_run_writes_no_dataset_while_no_trial_is_stored(tmp_path):
+    """Every trial paused (``--stop-by``): nothing is stored, so ``run`` writes no Dataset
+    of all-missing trials and no report; the paths are None and the checkpoints remain."""
+    import studies.api
+
+    st = dataclasses.replace(resumable(), trial=_pausing_trial)
+    s = studies.api.run(st, quick=True, out=tmp_path, workers=0, progress=False,
+                        stop_by=time.time() + 3600)
+    assert (s.dataset, s.table, s.figures) == (None, None, ())
+    assert s.computed == 0 and s.not_started == s.total > 0
+    assert not list(tmp_path.glob("*.nc")) and not list(tmp_path.glob("*.md"))
+    assert list((tmp_path / checkpoint.FOLDER).glob("*.npz"))
+
+
+def test_cli_run_says_no_dataset_while_no_trial_is_stored(tmp_path, monkeypatch, capsys):
+    import studies.api
+    from studies.cli import main
+    from studies.runner import RunSummary
+
+    monkeypatch.setattr(studies.api, "run", lambda *a, **k: RunSummary(
+        out=tmp_path, total=4, skipped=0, computed=0, status_counts={}, not_started=4))
+    assert main(["run", "selftest", "--quick", "--workers", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "selftest: 4 trials: 0 already stored, 0 run (nothing new), 4 not started" in out
+    assert "no trial of selftest is stored yet: no Dataset or report written" in out
+    assert "Dataset (netCDF)" not in out
