@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+import fake_checkpoint
+
 import studies.expand
 from studies import checkpoint, store
 from studies.expand import expand, keyed
@@ -182,15 +184,11 @@ def test_begun_trials_resume_first_and_the_run_says_so(tmp_path, capsys, monkeyp
 
 
 def test_resume_first_names_the_epochs_of_adaptlr_checkpoints(tmp_path, capsys):
-    from adaptlr.mlp import resume
     from studies.runner import resume_first
 
     todo = [("a", {}), ("b", {}), ("c", {}), ("d", {}), ("e", {})]
-    z = np.zeros(1)
     for k, e in (("b", 7), ("d", 30), ("e", 7)):
-        resume.save(checkpoint.path_for(tmp_path, k), resume.run_identity(),
-                    **{n: z for n in resume.ARRAYS}, epochs_done=e, steps=0,
-                    diverged_step=-1, wall_time=0.0)
+        fake_checkpoint.write(checkpoint.path_for(tmp_path, k), e)
     (tmp_path / "c.npz").write_bytes(b"not a checkpoint")     # begun, progress unknown
     # the furthest on first, ties in their order, unknown progress after them, then the rest
     assert [k for k, _ in resume_first("x", todo, tmp_path)] == ["d", "b", "e", "c", "a"]
@@ -201,14 +199,10 @@ def test_resume_first_names_the_epochs_of_adaptlr_checkpoints(tmp_path, capsys):
 def _pausing_trial(spec):
     """Stands for a resumable trial that trains one epoch (0.3 s), checkpoints it in
     adaptlr's format and pauses."""
-    from adaptlr.mlp import resume
-
     ck = checkpoint.current()
     done = checkpoint.progress(ck.path.parent, [ck.path.stem]).get(ck.path.stem) or 0
     time.sleep(0.3)
-    z = np.zeros(1)
-    resume.save(ck.path, resume.run_identity(), **{n: z for n in resume.ARRAYS},
-                epochs_done=done + 1, steps=0, diverged_step=-1, wall_time=0.0)
+    fake_checkpoint.write(ck.path, done + 1)
     raise checkpoint.TrialPaused(f"after {done + 1} of {spec['epochs']} epochs")
 
 

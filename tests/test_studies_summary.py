@@ -2,6 +2,8 @@
 import numpy as np
 from scipy import stats
 
+import fake_checkpoint
+
 import studies.timing
 
 from studies.summary import build, prediction_verdict
@@ -461,13 +463,7 @@ def test_older_dataset_note_says_what_a_run_would_recompute():
 
 
 def _fake_checkpoint(path, epochs_done):
-    """A checkpoint file in adaptlr.mlp.resume's format (its content beyond ``epochs_done``
-    does not matter to the report)."""
-    from adaptlr.mlp import resume
-
-    z = np.zeros(1)
-    resume.save(path, resume.run_identity(epochs=100), **{k: z for k in resume.ARRAYS},
-                epochs_done=epochs_done, steps=0, diverged_step=-1, wall_time=0.0)
+    fake_checkpoint.write(path, epochs_done, epochs=100)
 
 
 def test_checkpoint_progress_reads_epochs_done_and_survives_other_files(tmp_path):
