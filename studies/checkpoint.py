@@ -64,6 +64,32 @@ def active(path, stop_at: float | None = None):
         _CURRENT.reset(token)
 
 
+def paces(folder, keys) -> dict[str, float]:
+    """Seconds per epoch of the trials among ``keys`` whose checkpoint in ``folder`` says so:
+    its ``wall_time`` (the training loop's time over every run of the trial so far, the
+    evaluations included; compilation and the checkpoint writes are not) over its
+    ``epochs_done`` (``adaptlr.mlp.resume``'s format). Trials whose file has no such entries,
+    none done, or cannot be read are left out. Reads only those two entries."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    out: dict[str, float] = {}
+    for k in keys:
+        p = path_for(folder, k)
+        if not p.is_file():
+            continue
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                if not {"epochs_done", "wall_time"} <= set(z.files):
+                    continue
+                e, w = int(z["epochs_done"]), float(z["wall_time"])
+        except Exception:  # noqa: BLE001 - a damaged file times nothing
+            continue
+        if e > 0 and w > 0 and np.isfinite(w):
+            out[k] = w / e
+    return out
+
+
 def path_for(folder, key: str) -> Path:
     """The checkpoint file of the trial ``key`` in ``folder`` (``OUT/checkpoints``)."""
     return Path(folder) / f"{key}.npz"

@@ -230,22 +230,34 @@ def in_progress_text(begun: dict) -> str:
 
 
 def remaining_estimate(st, out: Path, trials=None, begun: dict | None = None,
-                       ) -> tuple[float, int, dict, int]:
-    """``(hours, unknown, by_data, scaled)``: core-hours the missing trials of the full
-    form would take, each at its :func:`studies.timing.expected_seconds` (measured, else
-    scaled from another problem, else from the other optimizers of the problem; ``scaled``
-    says how many trials the rough scaled figure covers); how many missing trials have no
-    reference at all, and those per data set (``problem_params["dataset"]``, where a
+                       paces: dict | None = None) -> tuple[float, int, dict, int, int]:
+    """``(hours, unknown, by_data, scaled, paced)``: core-hours the missing trials of the
+    full form would take, each at its :func:`studies.timing.expected_seconds` (measured,
+    else scaled from another problem, else from the other optimizers of the problem;
+    ``scaled`` says how many trials the rough scaled figure covers); how many missing trials
+    have no reference at all, and those per data set (``problem_params["dataset"]``, where a
     problem names one: CIFAR-10 trials cannot run where the data is absent). ``begun``
-    (:func:`in_progress`): a checkpointed trial counts for the epochs it has left."""
+    (:func:`in_progress`): a checkpointed trial counts for the epochs it has left.
+    ``paces`` (:func:`studies.checkpoint.paces`, seconds per epoch of begun trials): where
+    no stored trial of a problem and optimizer times its trials (none, or only scaled from
+    another problem or taken from other methods), the median pace of its begun trials times each trial's epochs does;
+    ``paced`` counts the trials so timed."""
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     expected = expected_seconds(trials, stored_wall_times(out, trials, done))
-    hours, unknown, scaled, by_data = 0.0, 0, 0, {}
+    by_pair: dict = {}
+    for k, s in trials:
+        if k in (paces or {}) and k not in done:
+            by_pair.setdefault((s["problem"], s["optimizer"]), []).append(paces[k])
+    hours, unknown, scaled, paced, by_data = 0.0, 0, 0, 0, {}
     for k, s in trials:
         if k in done:
             continue
-        sec, how = expected[(s["problem"], s["optimizer"])]
+        pair = (s["problem"], s["optimizer"])
+        sec, how = expected[pair]
+        if how != "timed" and pair in by_pair and s.get("epochs"):
+            sec, how = float(np.median(by_pair[pair])) * s["epochs"], "paced"
+            paced += 1
         if sec is not None:
             e, E = (begun or {}).get(k, (None, None))
             if e is not None and E:
@@ -257,7 +269,7 @@ def remaining_estimate(st, out: Path, trials=None, begun: dict | None = None,
         data = (s.get("problem_params") or {}).get("dataset")
         if data:
             by_data[data] = by_data.get(data, 0) + 1
-    return hours, unknown, by_data, scaled
+    return hours, unknown, by_data, scaled, paced
 
 
 #: data set names as the report writes them
@@ -265,15 +277,20 @@ DATA_NAMES = {"cifar10": "CIFAR-10", "mnist": "MNIST", "xor": "XOR"}
 
 
 def _remaining_text(hours: float, unknown: int, missing: int, by_data: dict | None = None,
-                    scaled: int = 0) -> str:
+                    scaled: int = 0, paced: int = 0) -> str:
     if missing == 0:
         return "—"
     parts = []
     if missing > unknown:
+        how = []
+        if scaled:
+            how.append(f"{scaled} trials scaled from another problem by the time ratio of "
+                       "the methods that ran both, else by parameters x samples")
+        if paced:
+            how.append(f"{paced} trials timed by the seconds per epoch in the checkpoints "
+                       "of begun trials of their problem and method")
         parts.append((f"≈ {hours:.1f} core-h" if hours >= 0.05 else "< 0.1 core-h")
-                     + (f" ({scaled} trials scaled from another problem by the time ratio "
-                        "of the methods that ran both, else by parameters x samples)"
-                        if scaled else ""))
+                     + (f" ({'; '.join(how)})" if how else ""))
     if unknown:
         per = ", ".join(f"{DATA_NAMES.get(d, d)}: {n}" for d, n in sorted((by_data or {}).items()))
         parts.append(f"{unknown} trials without a timed reference" + (f" ({per})" if per else ""))
@@ -448,8 +465,10 @@ def build(results_dir: Path | None = None) -> Path:
         seed_txt = f"{len(seeds)} of {len(st.seeds)}" if seeds else "—"
         begun = in_progress(st, out, trials)
         begun_txt = in_progress_text(begun)
-        hours, unknown, by_data, scaled = remaining_estimate(st, out, trials, begun)
-        left = _remaining_text(hours, unknown, total - stored, by_data, scaled)
+        paces = checkpoint.paces(out / checkpoint.FOLDER, begun)
+        hours, unknown, by_data, scaled, paced = remaining_estimate(st, out, trials, begun,
+                                                                    paces)
+        left = _remaining_text(hours, unknown, total - stored, by_data, scaled, paced)
         lines.append(f"| [{name}](#{name}) | {st.paper or st.title} | {stored}/{total} "
                      f"({state}{'; ' + begun_txt if begun_txt else ''}) | {seed_txt} | {left} |")
         sec = [f"## {name}", "", f"*{st.title}*", ""]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def write(path, epochs_done: int, **identity) -> None:
+def write(path, epochs_done: int, wall_time: float = 0.0, **identity) -> None:
+    """``wall_time``: the training loop's seconds so far (0: a pace no one can read)."""
     from adaptlr.mlp import resume
 
     z = np.zeros(1)
     resume.save(path, resume.run_identity(**identity), **{k: z for k in resume.ARRAYS},
-                epochs_done=epochs_done, steps=0, diverged_step=-1, wall_time=0.0)
+                epochs_done=epochs_done, steps=0, diverged_step=-1, wall_time=wall_time)

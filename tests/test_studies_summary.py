@@ -170,14 +170,14 @@ def test_remaining_estimate_from_stored_trial_times(tmp_path):
 
     st = get_study("selftest")
     out = tmp_path / "selftest"
-    hours, unknown, _, _ = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
+    hours, unknown, _, _, _ = remaining_estimate(st, out)  # nothing stored: nothing to estimate from
     total = len(expand(st))
     assert hours == 0.0 and unknown == total
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), progress=False)
     walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     expected = sum(np.median(walls[(s["problem"], s["optimizer"])])
                    for k, s in trials if k not in done) / 3600
-    hours, unknown, by_data, scaled = remaining_estimate(st, out)
+    hours, unknown, by_data, scaled, _ = remaining_estimate(st, out)
     assert unknown == 0 and by_data == {} and scaled == 0 and 0 < len(done) < total
     assert np.isclose(hours, expected)
     assert _remaining_text(hours, 0, total - len(done)).startswith(("≈", "<"))
@@ -249,7 +249,7 @@ def test_remaining_estimate_scales_missing_problems_from_stored_ones(tmp_path, m
     studies.run("selftest", out=out, workers=0, seeds=(0, 1), problems=[p1], progress=False)
     monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: s["optimizer"])
-    hours, unknown, _, scaled = sm.remaining_estimate(st, out)
+    hours, unknown, _, scaled, _ = sm.remaining_estimate(st, out)
     missing2 = [s for k, s in trials if k not in done and s["problem"] == p2]
     assert scaled == len(missing2) > 0
     expect = sum(3.0 * np.median(walls[s["optimizer"]]) for s in missing2)
@@ -277,7 +277,7 @@ def test_remaining_estimate_prefers_the_same_optimizer_scaled_to_other_optimizer
                 progress=False)
     monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 3.0}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
-    _, _, _, scaled = sm.remaining_estimate(st, out)
+    _, _, _, scaled, _ = sm.remaining_estimate(st, out)
     missing_other = [s for k, s in trials
                      if k not in done and s["problem"] == p2 and s["optimizer"] != opts[0]]
     assert missing_other and scaled == len(missing_other)
@@ -331,7 +331,7 @@ def test_remaining_estimate_scales_by_the_measured_ratio_of_methods_that_ran_bot
     monkeypatch.setattr(studies.timing, "problem_work", lambda s: {p1: 1.0, p2: 1e6}.get(s["problem"]))
     walls, trials, done = _stored_walls(st, out, lambda s: (s["problem"], s["optimizer"]))
     ratio = np.median(walls[(p2, opts[0])]) / np.median(walls[(p1, opts[0])])
-    hours, _, _, scaled = sm.remaining_estimate(st, out)
+    hours, _, _, scaled, _ = sm.remaining_estimate(st, out)
     missing = [s for k, s in trials if k not in done]
     own = [s for s in missing if (s["problem"], s["optimizer"]) in walls]   # stored elsewhere
     other = [s for s in missing if s["problem"] == p2 and s["optimizer"] != opts[0]]
@@ -462,8 +462,8 @@ def test_older_dataset_note_says_what_a_run_would_recompute():
     assert part.startswith("The stored Dataset from code abc. ")
 
 
-def _fake_checkpoint(path, epochs_done):
-    fake_checkpoint.write(path, epochs_done, epochs=100)
+def _fake_checkpoint(path, epochs_done, wall_time=0.0):
+    fake_checkpoint.write(path, epochs_done, wall_time, epochs=100)
 
 
 def test_checkpoint_progress_reads_epochs_done_and_survives_other_files(tmp_path):
@@ -515,9 +515,58 @@ def test_a_resumable_studys_checkpointed_trials_show_as_begun_and_shorten_the_es
     # every trial estimated at one hour: the begun one has three quarters left
     monkeypatch.setattr(sm, "expected_seconds", lambda ts, walls: {
         (s["problem"], s["optimizer"]): (3600.0, "measured") for _, s in ts})
-    hours, unknown, _, _ = sm.remaining_estimate(st, out, trials, begun)
+    hours, unknown, _, _, _ = sm.remaining_estimate(st, out, trials, begun)
     assert unknown == 0 and np.isclose(hours, len(trials) - 0.25)
     assert sm.in_progress(get_study("selftest"), out, trials) == {}  # not resumable
     text = build(tmp_path).read_text()
     assert "0/10 (not run; 1 in progress, checkpointed after epoch 25 of 100)" in text
     assert "Trials begun: 1 in progress, checkpointed after epoch 25 of 100" in text
+
+
+def test_checkpoint_paces_read_seconds_per_epoch_and_skip_what_times_nothing(tmp_path):
+    from studies import checkpoint
+
+    folder = tmp_path / checkpoint.FOLDER
+    assert checkpoint.paces(folder, ["a"]) == {}                 # no folder yet
+    _fake_checkpoint(checkpoint.path_for(folder, "a"), 25, 500.0)
+    _fake_checkpoint(checkpoint.path_for(folder, "b"), 25)        # no wall time recorded
+    _fake_checkpoint(checkpoint.path_for(folder, "z"), 0, 3.0)    # no epoch done
+    np.savez(checkpoint.path_for(folder, "c"), epochs_done=np.asarray(3))   # no wall_time
+    checkpoint.path_for(folder, "d").write_bytes(b"not a zip")    # damaged
+    got = checkpoint.paces(folder, ["a", "b", "c", "d", "e", "z"])
+    assert got == {"a": 20.0}
+
+
+def test_remaining_estimate_times_a_study_by_its_begun_trials_pace(tmp_path):
+    """No stored trial of vsgd-longrun: its begun trials' checkpoints (100 s per epoch,
+    the median of 80 and 120) time every trial at 100 epochs x 100 s, the begun ones for
+    the epochs they have left."""
+    import studies.summary as sm
+    from studies import checkpoint
+    from studies.expand import code_version, expand, keyed
+    from studies.registry import get_study
+
+    st = get_study("vsgd-longrun")
+    out = tmp_path / st.name
+    trials = keyed(expand(st), code_version(st))
+    (k1, _), (k2, _) = trials[0], trials[1]
+    folder = out / checkpoint.FOLDER
+    _fake_checkpoint(checkpoint.path_for(folder, k1), 25, 25 * 80.0)
+    _fake_checkpoint(checkpoint.path_for(folder, k2), 50, 50 * 120.0)
+    begun = sm.in_progress(st, out, trials)
+    paces = checkpoint.paces(folder, begun)
+    assert paces == {k1: 80.0, k2: 120.0}
+    hours, unknown, _, scaled, paced = sm.remaining_estimate(st, out, trials, begun, paces)
+    n = len(trials)
+    assert (unknown, scaled, paced) == (0, 0, n)
+    assert np.isclose(hours, ((n - 2) * 10000.0 + 7500.0 + 5000.0) / 3600.0)
+    # without the paces nothing times them, as before
+    assert sm.remaining_estimate(st, out, trials, begun)[1] == n
+    text = build(tmp_path).read_text()
+    want = (f"≈ {hours:.1f} core-h ({n} trials timed by the seconds per epoch in the "
+            "checkpoints of begun trials of their problem and method)")
+    assert want in text
+    assert sm._remaining_text(1.0, 0, 4, scaled=1, paced=3) == (
+        "≈ 1.0 core-h (1 trials scaled from another problem by the time ratio of the methods "
+        "that ran both, else by parameters x samples; 3 trials timed by the seconds per "
+        "epoch in the checkpoints of begun trials of their problem and method)")
