@@ -397,6 +397,10 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
 
             estimates = {k: v for k, (v, _) in expected_seconds(trials, times).items()}
         deadline = Deadline(stop_by, times, fallback=estimates)
+        if study.resumable:   # begun trials' pace so far: no trial of theirs starts unless
+            specs = dict(todo)    # an epoch at that pace fits (the runner adds this run's)
+            for k, sec in checkpoint.paces(out / checkpoint.FOLDER, specs).items():
+                deadline.record_epoch(specs[k], sec)
     left = compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
                           scheduler=scheduler, progress=progress,
                           connect_timeout=connect_timeout, deadline=deadline,

@@ -264,3 +264,22 @@ def test_cli_run_says_no_dataset_while_no_trial_is_stored(tmp_path, monkeypatch,
     assert "selftest: 4 trials: 0 already stored, 0 run (nothing new), 4 not started" in out
     assert "no trial of selftest is stored yet: no Dataset or report written" in out
     assert "Dataset (netCDF)" not in out
+
+
+def test_begun_trials_pace_keeps_their_kind_from_starting_when_an_epoch_does_not_fit(
+        tmp_path):
+    """A checkpoint that records 10,000 s per epoch (wall_time / epochs_done) tells the
+    deadline its pace before anything runs: with an hour left, no trial of its problem and
+    optimizer starts (it, too, stays paused), while the others run."""
+    st = resumable()
+    code, todo = trials(st)
+    k0, s0 = todo[0]
+    pair = (s0["problem"], s0["optimizer"])
+    same = [k for k, s in todo if (s["problem"], s["optimizer"]) == pair]
+    out = tmp_path / "p"
+    fake_checkpoint.write(checkpoint.path_for(out / checkpoint.FOLDER, k0), 1, 10000.0)
+    s = run_trials(st, out, quick=True, workers=0, progress=False,
+                   stop_by=time.time() + 3600)
+    assert s.not_started == len(same) and s.computed == len(todo) - len(same)
+    assert not set(same) & store.finished_keys(out)
+    assert checkpoint.path_for(out / checkpoint.FOLDER, k0).exists()
