@@ -240,8 +240,8 @@ def remaining_estimate(st, out: Path, trials=None, begun: dict | None = None,
     (:func:`in_progress`): a checkpointed trial counts for the epochs it has left.
     ``paces`` (:func:`studies.checkpoint.paces`, seconds per epoch of begun trials): where
     no stored trial of a problem and optimizer times its trials (none, or only scaled from
-    another problem or taken from other methods), the median pace of its begun trials times each trial's epochs does;
-    ``paced`` counts the trials so timed."""
+    another problem or taken from other methods), the median pace of its begun trials
+    times each trial's epochs does; ``paced`` counts the trials so timed."""
     trials = keyed(expand(st), code_version(st)) if trials is None else trials
     done = finished_keys(out) if (out / "trials").is_dir() else set()
     expected = expected_seconds(trials, stored_wall_times(out, trials, done))
