@@ -64,32 +64,6 @@ def active(path, stop_at: float | None = None):
         _CURRENT.reset(token)
 
 
-def paces(folder, keys) -> dict[str, float]:
-    """Seconds per epoch of the trials among ``keys`` whose checkpoint in ``folder`` says so:
-    its ``wall_time`` (the training loop's time over every run of the trial so far, the
-    evaluations included; compilation and the checkpoint writes are not) over its
-    ``epochs_done`` (``adaptlr.mlp.resume``'s format). Trials whose file has no such entries,
-    none done, or cannot be read are left out. Reads only those two entries."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return {}
-    out: dict[str, float] = {}
-    for k in keys:
-        p = path_for(folder, k)
-        if not p.is_file():
-            continue
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                if not {"epochs_done", "wall_time"} <= set(z.files):
-                    continue
-                e, w = int(z["epochs_done"]), float(z["wall_time"])
-        except Exception:  # noqa: BLE001 - a damaged file times nothing
-            continue
-        if e > 0 and w > 0 and np.isfinite(w):
-            out[k] = w / e
-    return out
-
-
 def path_for(folder, key: str) -> Path:
     """The checkpoint file of the trial ``key`` in ``folder`` (``OUT/checkpoints``)."""
     return Path(folder) / f"{key}.npz"
@@ -102,23 +76,47 @@ def discard(folder, key: str) -> None:
         q.unlink(missing_ok=True)
 
 
-def progress(folder, keys) -> dict[str, int | None]:
-    """The trials among ``keys`` that have a checkpoint in ``folder`` (``OUT/checkpoints``):
-    ``{key: epochs done}``, read from the file's ``epochs_done`` entry (the format of
-    ``adaptlr.mlp.resume``); None where the file has no such entry or cannot be read (a
-    trial function with its own format, a damaged file: the trial still counts as begun).
-    Reads only that entry, not the parameters, so it is cheap for large checkpoints."""
+def _entries(folder, keys, names: tuple) -> dict[str, dict | None]:
+    """The trials among ``keys`` that have a checkpoint in ``folder``: ``{key: {name:
+    scalar}}`` for those of ``names`` the file holds, None where it cannot be read (a
+    damaged file). Reads only those entries, not the parameters, so it is cheap for large
+    checkpoints."""
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    out: dict[str, int | None] = {}
+    out: dict[str, dict | None] = {}
     for k in keys:
         p = path_for(folder, k)
         if not p.is_file():
             continue
         try:
             with np.load(p, allow_pickle=False) as z:
-                out[k] = int(z["epochs_done"]) if "epochs_done" in z.files else None
-        except Exception:  # noqa: BLE001 - a damaged file is reported as begun, not read
+                out[k] = {n: z[n].item() for n in names if n in z.files}
+        except Exception:  # noqa: BLE001 - a damaged file is begun, but says nothing
             out[k] = None
+    return out
+
+
+def progress(folder, keys) -> dict[str, int | None]:
+    """The trials among ``keys`` that have a checkpoint in ``folder`` (``OUT/checkpoints``):
+    ``{key: epochs done}``, read from the file's ``epochs_done`` entry (the format of
+    ``adaptlr.mlp.resume``); None where the file has no such entry or cannot be read (a
+    trial function with its own format, a damaged file: the trial still counts as begun)."""
+    got = _entries(folder, keys, ("epochs_done",))
+    return {k: int(e["epochs_done"]) if e and "epochs_done" in e else None
+            for k, e in got.items()}
+
+
+def paces(folder, keys) -> dict[str, float]:
+    """Seconds per epoch of the trials among ``keys`` whose checkpoint in ``folder`` says so:
+    its ``wall_time`` (the training loop's time over every run of the trial so far, the
+    evaluations included; compilation and the checkpoint writes are not) over its
+    ``epochs_done`` (``adaptlr.mlp.resume``'s format). Trials whose file has no such entries,
+    none done, or cannot be read are left out."""
+    out: dict[str, float] = {}
+    for k, e in _entries(folder, keys, ("epochs_done", "wall_time")).items():
+        if e and len(e) == 2:
+            done, wall = int(e["epochs_done"]), float(e["wall_time"])
+            if done > 0 and wall > 0 and np.isfinite(wall):
+                out[k] = wall / done
     return out
