@@ -126,12 +126,10 @@ def run(study, *, out=None, quick: bool = False, workers: int | None = None,
                          workers=workers, progress=progress, connect_timeout=connect_timeout,
                          code=code, retry_failed=retry_failed, stop_by=stop_by,
                          estimates=estimates)
-    if shown is st or every is None:
-        shown_keys = {k for k, _ in keyed(expand(shown, quick=quick, device=device), code)}
-    else:
-        shown_keys = {k for k, _ in every}
-    if not shown_keys & store.finished_keys(out):
-        return summary      # nothing stored yet (all paused or not started): no empty Dataset
+    # nothing stored yet (all paused or not started): no Dataset of all-missing trials
+    if (summary.not_started == summary.total if shown is st
+            else not {k for k, _ in every} & store.finished_keys(out)):
+        return summary
     ds = build_dataset(shown, out, quick=quick, device=device, alpha=alpha, test=test,
                        correction=correction, started=summary.started, finished=summary.finished,
                        code=code)

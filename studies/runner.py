@@ -214,7 +214,7 @@ def resume_first(name: str, todo: list, folder: Path) -> list:
     print(f"{name}: {len(begun)} trials resume from their checkpoints (epochs done: {where})",
           flush=True)
     def rank(ks):
-        e = begun.get(ks[0], -1)
+        e = begun.get(ks[0])
         return (ks[0] not in begun, e is None, -(e or 0))
 
     return sorted(todo, key=rank)   # stable: ties and the rest keep their order
