@@ -5,7 +5,8 @@ seeds +- the half-width of the 95% t confidence interval, in the table's unit, w
 paper's published value beside it (``paper: 2.26``). Cells tied with the best (see
 :mod:`studies.stats`) are **bold**. A cell with diverged seeds shows ``diverged k/n`` (and
 the mean of the other seeds, for information; such a cell is never best nor tied); failed
-trials show ``failed k/n``, trials not run yet ``not run``.
+trials show ``failed k/n``, trials not run yet ``not run`` (``not run k/n, rest m ± h (j seeds)``
+where the other seeds finished: their interval, as they are not a selection).
 
 Figures (matplotlib, Agg canvas, no global backend change):
 
@@ -126,7 +127,12 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
                 parts.append(f"non-finite {int((~np.isfinite(v)).sum())}/{n}")
             if ok.sum() >= 1:
                 s = summarize(v[ok])
-                parts.append(f"rest {_fmt(float(s['mean']))}")
+                rest = f"rest {_fmt(float(s['mean']))}"
+                if not (n_div or n_fail) and ok.sum() >= 2:
+                    # only seeds not run yet: the finished ones are an unselected sample,
+                    # so their interval is meaningful (not so beside diverged seeds)
+                    rest += f" ± {_fmt(float(s['half_width']))} ({int(ok.sum())} seeds)"
+                parts.append(rest)
             cell = ", ".join(parts)
         else:
             s = summarize(v)
@@ -146,7 +152,8 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
                for c in table.columns]
         lines.append(f"| {r} | " + " | ".join(row) + " |")
     n_seeds = ds.sizes.get("seed", 0)
-    lines += ["", f"Mean ± half-width of the 95% t confidence interval over {n_seeds} seed(s), "
+    lines += ["", f"Mean ± half-width of the 95% t confidence interval over {n_seeds} seed(s) "
+              "(over the finished seeds where a cell says how many), "
               f"{table.metric} after the last epoch. **Bold**: not significantly different from "
               f"the best cell (paired {test} test over seeds, alpha = {alpha}, correction: "
               f"{correction or 'none'}); cells with diverged or failed seeds are never best or "

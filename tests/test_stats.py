@@ -126,11 +126,46 @@ def test_table_caption_says_when_bold_cannot_mean_anything():
              "status": (("problem", "setting", "seed"), np.full((1, 2, n), "ok"))},
             coords={"problem": ["p"], "setting": ["a", "b"], "seed": list(range(n)),
                     "epoch": [0], "optimizer": ("setting", ["sgd", "sgd"]),
+                    "lr": ("setting", [0.1, 1.0]),
                     "setting_json": ("setting", ['{"lr": 0.1}', '{"lr": 1.0}'])})
 
     t = Table(title="t", rows=["0.1", "1.0"], columns=["p"],
               cells={("0.1", "p"): {"optimizer": "sgd", "lr": 0.1},
                      ("1.0", "p"): {"optimizer": "sgd", "lr": 1.0}})
     assert "cannot reach p < 0.01" in table_markdown(ds(2), t)
+    assert "not in this run" not in table_markdown(ds(2), t)      # the cells were found
     assert "cannot reach" not in table_markdown(ds(10), t)
     assert "cannot reach" not in table_markdown(ds(2), t, test="t")
+
+
+def test_a_cell_with_seeds_not_run_shows_the_finished_seeds_interval():
+    """Only seeds not yet run: the finished ones get their t interval and their count
+    (by hand: 3 values 0.1, 0.2, 0.3 -> mean 0.2, half-width t(0.975, 2) * 0.1 / sqrt(3),
+    shown in percent);
+    beside a diverged seed the rest keeps its bare mean; one finished seed has no interval."""
+    import xarray as xr
+    from scipy import stats as st
+
+    from studies.report import table_markdown
+    from studies.spec import Table
+
+    te = np.array([[0.1, 0.2, 0.3, np.nan, np.nan], [0.1, 0.2, np.nan, 0.3, np.nan],
+                   [0.1, np.nan, np.nan, np.nan, np.nan]])[None, :, :, None]
+    status = np.array([["ok", "ok", "ok", "missing", "missing"],
+                       ["ok", "ok", "diverged", "ok", "missing"],
+                       ["ok", "missing", "missing", "missing", "missing"]])[None]
+    ds = xr.Dataset(
+        {"test_error": (("problem", "setting", "seed", "epoch"), te),
+         "status": (("problem", "setting", "seed"), status)},
+        coords={"problem": ["p"], "setting": ["a", "b", "c"], "seed": list(range(5)),
+                "epoch": [0], "optimizer": ("setting", ["sgd"] * 3),
+                "lr": ("setting", [0.1, 1.0, 2.0]),
+                "setting_json": ("setting", [f'{{"lr": {x}}}' for x in (0.1, 1.0, 2.0)])})
+    t = Table(title="t", rows=["0.1", "1.0", "2.0"], columns=["p"],
+              cells={(r, "p"): {"optimizer": "sgd", "lr": float(r)} for r in ("0.1", "1.0", "2.0")})
+    md = table_markdown(ds, t)
+    half = 100 * st.t.ppf(0.975, 2) * 0.1 / np.sqrt(3)            # the table is in percent
+    assert f"| 0.1 | not run 2/5, rest 20.00 ± {half:.2f} (3 seeds) |" in md, md
+    assert "| 1.0 | diverged 1/5, not run 1/5, rest 20.00 |" in md, md
+    assert "| 2.0 | not run 4/5, rest 10.00 |" in md, md
+    assert "where a cell says how many" in md
