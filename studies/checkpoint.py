@@ -107,6 +107,17 @@ def progress(folder, keys) -> dict[str, int | None]:
             for k, e in got.items()}
 
 
+def so_far(folder, key: str) -> tuple[int, float] | None:
+    """``(epochs done, seconds trained)`` of trial ``key``'s checkpoint in ``folder`` as it
+    is now, before a run resumes it (the training loop's ``wall_time`` over its earlier
+    runs, :func:`paces`); None where there is no checkpoint or it does not say both."""
+    e = _entries(folder, [key], ("epochs_done", "wall_time")).get(key)
+    if not e or len(e) != 2:
+        return None
+    wall = float(e["wall_time"])
+    return int(e["epochs_done"]), (wall if np.isfinite(wall) and wall > 0 else 0.0)
+
+
 def paces(folder, keys) -> dict[str, float]:
     """Seconds per epoch of the trials among ``keys`` whose checkpoint in ``folder`` says so:
     its ``wall_time`` (the training loop's time over every run of the trial so far, the

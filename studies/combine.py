@@ -44,7 +44,9 @@ ENGINE_ATTRS = {
                  "and was stopped, else 0"),
     "diverged_step": ("divergence step", "1", "minibatch step (1-based) at which divergence "
                       "was detected; -1 if the trial did not diverge"),
-    "wall_time": ("wall-clock time", "s", "wall-clock time of the trial on its worker"),
+    "wall_time": ("wall-clock time", "s", "wall-clock time of the trial on its worker (a "
+                  "resumed trial's: this run's plus its earlier runs' training time; at least "
+                  "the trial's train_seconds where it has one)"),
     "trial_key": ("trial key", "1", "sha256 of the trial spec and code version; the file "
                   "trials/<key>.nc holds the trial, or the file that the carry-over "
                   "ledger trials/carried.json maps the key to"),
@@ -115,7 +117,10 @@ def combine(study: Study, out, *, quick: bool = False, device: str = "cpu",
         message[idx] = ds.attrs.get("message", "")
         diverged[idx] = int(ds.attrs.get("diverged", 0))
         dstep[idx] = int(ds.attrs.get("diverged_step", -1))
-        wall[idx] = float(ds.attrs.get("wall_time", np.nan))
+        w = store.trial_wall_time(ds.attrs.get("wall_time"),
+                                  ds["train_seconds"].item() if "train_seconds" in ds
+                                  and ds["train_seconds"].size == 1 else None)
+        wall[idx] = np.nan if w is None else w
         env = str(ds.attrs.get("environment", ""))
         if env:
             env_id[idx] = environments.setdefault(env, len(environments))

@@ -229,11 +229,8 @@ def stored_facts(path) -> tuple[dict, str, str, float | None]:
         spec = json.loads(nc.getncattr("spec"))
         status = str(nc.getncattr("status"))
         env = str(nc.getncattr("environment")) if "environment" in names else ""
-        try:
-            w = float(nc.getncattr("wall_time")) if "wall_time" in names else None
-        except (TypeError, ValueError):
-            w = None
-    return spec, status, env, (w if w is not None and w == w else None)
+        w = store.file_wall_time(nc)
+    return spec, status, env, w
 
 
 def parsed_environment(environment: str) -> dict | None:

@@ -82,11 +82,18 @@ def execute(trial, key: str, spec: dict, code: dict, checkpoints: str | None = N
     ``checkpoints`` (a resumable study's ``OUT/checkpoints``, :mod:`studies.checkpoint`):
     the trial runs with its checkpoint file there as the current one, and ``stop_at`` as
     the time to pause by; a trial that pauses gives ``status="paused"`` (not stored).
+    A trial that resumes from its checkpoint records as ``wall_time`` the whole trial's:
+    this run's wall time plus the training time of its earlier runs (the checkpoint's; their
+    start-up and checkpoint writes are not in it), with ``wall_time_run`` (this run's) and
+    ``resumed_after_epochs`` beside it.
     """
     t0 = time.perf_counter()
     record = {"key": key, "spec": spec, "code": code, "vars": {}, "diverged": False,
               "diverged_step": -1, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    earlier = None
     try:
+        if checkpoints is not None:
+            earlier = checkpoint.so_far(checkpoints, key)
         # a worker on another host may have a kernel set it cannot run (studies.blas_host):
         # a failed trial that says so, not a worker killed by SIGILL
         check_environment()
@@ -101,6 +108,9 @@ def execute(trial, key: str, spec: dict, code: dict, checkpoints: str | None = N
         tb = traceback.format_exc(limit=-3)
         record.update(status="failed", message=f"{type(e).__name__}: {e}\n{tb}")
     record["wall_time"] = time.perf_counter() - t0
+    if earlier is not None and earlier[0] > 0:
+        record.update(wall_time_run=record["wall_time"], resumed_after_epochs=earlier[0],
+                      wall_time=record["wall_time"] + earlier[1])
     record["finished"] = _now()
     try:
         record["environment"] = json.dumps(environment(), sort_keys=True)
@@ -490,7 +500,7 @@ def compute_trials(study: Study, todo: list, code: dict, on_record, *, total: in
                 ran = (checkpoint.progress(checkpoints, [rec["key"]]).get(rec["key"]) or 0) \
                     - before.get(rec["key"], 0)
                 if ran > 0:
-                    deadline.record_epoch(s, rec["wall_time"] / ran)
+                    deadline.record_epoch(s, rec.get("wall_time_run", rec["wall_time"]) / ran)
             bar.write(f"trial paused: {s['optimizer']} {s['hyper']} seed {s['seed']}: "
                       f"{rec['message']}")
             return
@@ -569,11 +579,19 @@ def trial_line(rec: dict, done: int, total: int) -> str:
     s = rec.get("spec", {})
     hyper = ", ".join(f"{k}={v}" for k, v in sorted((s.get("hyper") or {}).items()))
     wall = rec.get("wall_time", float("nan"))
-    took = f"{wall / 60:.1f} min" if wall == wall and wall >= 60 else f"{wall:.1f} s"
+    took = _duration(wall)
+    if "wall_time_run" in rec:
+        took += (f" (this run {_duration(rec['wall_time_run'])}, resumed after epoch "
+                 f"{rec.get('resumed_after_epochs', '?')})")
     return (f"{_dt.datetime.now().strftime('%H:%M:%S')} {done}/{total} "
             f"{s.get('problem', '?')} {s.get('optimizer', '?')}"
             f"{' ' + hyper if hyper else ''} seed {s.get('seed', '?')}: "
             f"{rec.get('status', '?')}, {took}")
+
+
+def _duration(seconds: float) -> str:
+    return (f"{seconds / 60:.1f} min" if seconds == seconds and seconds >= 60
+            else f"{seconds:.1f} s")
 
 
 def host_description() -> str:

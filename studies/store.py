@@ -95,6 +95,14 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process's umask (``os.umask`` only sets it, returning the old one: set, then put
+    back)."""
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
 @contextlib.contextmanager
 def _replacing(path: Path, suffix: str = ""):
     """Yield a temporary file name beside ``path``; on success move it over ``path``
@@ -104,6 +112,9 @@ def _replacing(path: Path, suffix: str = ""):
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
         os.close(fd)
         try:
+            # mkstemp makes the file 0600; a result is read by others (a group's cluster,
+            # a web server), so give it the mode open() would: 0666 less the umask
+            os.chmod(tmp, 0o666 & ~_umask())
             yield tmp
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -282,7 +293,7 @@ def trial_timing(path: Path) -> tuple[float | None, str | None]:
 
     try:
         with netCDF4.Dataset(path) as nc:
-            w = float(nc.getncattr("wall_time"))
+            w = file_wall_time(nc)
             env = nc.getncattr("environment") if "environment" in nc.ncattrs() else None
     except (OSError, AttributeError, ValueError):
         return None, None
@@ -292,7 +303,35 @@ def trial_timing(path: Path) -> tuple[float | None, str | None]:
             cpu = json.loads(env).get("cpu_target") or None
         except (ValueError, AttributeError):
             cpu = None
-    return (w if w == w else None), (str(cpu) if cpu else None)
+    return w, (str(cpu) if cpu else None)
+
+
+def trial_wall_time(wall, train_seconds=None) -> float | None:
+    """A stored trial's wall time in seconds: its ``wall_time`` attribute, or its
+    ``train_seconds`` variable (the trial function's own training time, over all its runs)
+    where that is larger, as a trial takes at least its training time. Trials of a
+    resumable study stored before 2026-12-07 recorded only the last run's wall time
+    (vsgd-longrun seeds 0 and 1: 4,001 and 4,082 s of 15,168 and 15,177 s trained); the
+    runner now records the sum (:func:`studies.runner.execute`). None where neither is a
+    number."""
+    vals = []
+    for v in (wall, train_seconds):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            continue
+        if v == v:
+            vals.append(v)
+    return max(vals) if vals else None
+
+
+def file_wall_time(nc) -> float | None:
+    """:func:`trial_wall_time` of an open ``netCDF4.Dataset`` (a trial file), read without
+    loading its other variables."""
+    w = nc.getncattr("wall_time") if "wall_time" in nc.ncattrs() else None
+    t = nc.variables.get("train_seconds")
+    t = t[...].item() if t is not None and t.size == 1 else None
+    return trial_wall_time(w, t)
 
 
 def clean_temporaries(out: Path) -> int:
@@ -324,6 +363,9 @@ def trial_dataset(result: dict) -> xr.Dataset:
         "diverged": int(bool(result["diverged"])),
         "diverged_step": int(result["diverged_step"]),
         "wall_time": float(result["wall_time"]),
+        **{k: type_(result[k]) for k, type_ in (("wall_time_run", float),
+                                                 ("resumed_after_epochs", int))
+           if k in result},
         "worker": result.get("worker", ""),
         "finished": result.get("finished", ""),
         "environment": result.get("environment", ""),

@@ -283,3 +283,75 @@ def test_begun_trials_pace_keeps_their_kind_from_starting_when_an_epoch_does_not
     assert s.not_started == len(same) and s.computed == len(todo) - len(same)
     assert not set(same) & store.finished_keys(out)
     assert checkpoint.path_for(out / checkpoint.FOLDER, k0).exists()
+
+
+def _resuming_trial(spec):
+    """Stands for a resumable trial that trained 3 epochs in 100 s in an earlier run (its
+    checkpoint says so) and finishes now in about 0.2 s; trial_seconds is its own training
+    time over both runs, as adaptlr's train_seconds."""
+    time.sleep(0.2)
+    done, trained = checkpoint.so_far(checkpoint.current().path.parent,
+                                      checkpoint.current().path.stem) or (0, 0.0)
+    return {"resumed": ((), np.int64(done)), "train_seconds": ((), trained + 0.2)}
+
+
+def test_a_resumed_trial_records_the_whole_trials_wall_time(tmp_path):
+    """Stored: wall_time = this run (>= 0.2 s) + the earlier runs' 100 s from the
+    checkpoint, with this run's in wall_time_run and the epoch it resumed after; the log
+    line says both; the Dataset, the summary's timings and impact's read the sum."""
+    from studies.combine import combine
+    from studies.runner import trial_line
+
+    st = dataclasses.replace(resumable(), trial=_resuming_trial)
+    code, todo = trials(st)
+    (k0, s0), (k1, _) = todo[0], todo[1]
+    out = tmp_path / "p"
+    fake_checkpoint.write(checkpoint.path_for(out / checkpoint.FOLDER, k0), 3, 100.0)
+    rec = execute(st.trial, k0, s0, code, str((out / checkpoint.FOLDER).resolve()))
+    assert rec["status"] == "ok", rec["message"]
+    assert rec["resumed_after_epochs"] == 3 and 0.2 <= rec["wall_time_run"] < 100
+    assert rec["wall_time"] == pytest.approx(100.0 + rec["wall_time_run"])
+    line = trial_line(rec, 1, 4)
+    assert f"ok, {rec['wall_time'] / 60:.1f} min (this run 0." in line
+    assert line.endswith("s, resumed after epoch 3)")
+    (out / "trials").mkdir(parents=True)
+    store.write_trial(out, rec)
+    a = store.read_trial(out, k0).attrs
+    assert (a["wall_time"], a["wall_time_run"], a["resumed_after_epochs"]) == (
+        rec["wall_time"], rec["wall_time_run"], 3)
+    # a trial that starts afresh (no checkpoint) records this run alone, and no extras
+    fresh = execute(st.trial, k1, todo[1][1], code, str((out / checkpoint.FOLDER).resolve()))
+    assert fresh["status"] == "ok" and "wall_time_run" not in fresh
+    assert 0.2 <= fresh["wall_time"] < 100
+    ds = combine(st, out, quick=True)
+    assert float(ds["wall_time"].sel(problem=s0["problem"]).values[
+        np.isfinite(ds["wall_time"].sel(problem=s0["problem"]).values)].max()) == a["wall_time"]
+
+
+def test_a_trial_takes_at_least_its_training_time():
+    """Resumed trials stored before the runner summed the runs kept the last run's wall
+    time only: readers take the trial's own train_seconds where it is larger."""
+    import netCDF4
+
+    assert store.trial_wall_time(10.0, 50.0) == 50.0
+    assert store.trial_wall_time(60.0, 50.0) == 60.0
+    assert store.trial_wall_time(float("nan"), 50.0) == 50.0
+    assert store.trial_wall_time(10.0, None) == 10.0
+    assert store.trial_wall_time(None, None) is None
+    assert store.trial_wall_time(float("nan"), float("nan")) is None
+
+
+def test_stored_timings_and_rekey_read_the_training_time_of_a_legacy_resumed_trial(tmp_path):
+    from studies.rekey import stored_facts
+
+    st = resumable()
+    code, todo = trials(st)
+    k, s = todo[0]
+    rec = {"key": k, "spec": s, "code": code, "vars": {"train_seconds": ((), 50.0)},
+           "diverged": False, "diverged_step": -1, "status": "ok", "message": "",
+           "wall_time": 10.0}
+    (tmp_path / "trials").mkdir()
+    p = store.write_trial(tmp_path, rec)
+    assert store.trial_timing(p)[0] == 50.0
+    assert stored_facts(p)[3] == 50.0
+    assert store.stored_wall_times(tmp_path, [(k, s)]) == {(s["problem"], s["optimizer"]): [50.0]}

@@ -531,6 +531,23 @@ def test_atomic_writes_replace_whole_files_and_leave_nothing_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "trial.nc"]
 
 
+def test_atomic_writes_give_the_mode_of_a_plain_open(tmp_path):
+    """The temporary file's 0600 (mkstemp) does not stay: a result gets 0666 less the umask,
+    as a file open() creates."""
+    import os
+
+    old = os.umask(0o027)
+    try:
+        store.atomic_write_bytes(b"x", tmp_path / "a.md")
+        store.atomic_write_dataset(xr.Dataset({"a": ("x", np.arange(3.0))}), tmp_path / "a.nc")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"a.md": 0o640, "a.nc": 0o640, "plain": 0o640}
+
+
 def test_per_problem_grid_cells_outside_a_grid_are_excluded_not_missing(tmp_path):
     """A problem with its own (cut) grid: the Dataset's setting axis is the union, the cells
     outside that problem's grid say 'excluded', the report counts only the design's trials."""
