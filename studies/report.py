@@ -16,6 +16,9 @@ Figures (matplotlib, Agg canvas, no global backend change):
 * ``<name>-scatter.png``: train vs test error at the last epoch for every setting (seed
   means), one colour per optimizer, diverged/failed settings left out: the sensitivity
   scatter of the vSGD paper's Fig. 3.
+
+In a partial study both draw a setting whose other seeds are only not run yet from its
+finished seeds (:func:`finished_seeds`; the legend of the curves says how many).
 """
 from __future__ import annotations
 
@@ -216,21 +219,27 @@ def curves_png(ds: xr.Dataset, study: Study) -> bytes:
     problems = [str(p) for p in ds["problem"].values]
     fig = _canvas(1, len(problems))
     axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    partial = False
     for ax, p in zip(axes, problems):
         da = ds[metric].sel(problem=p)
         final = da.isel(epoch=-1).transpose("setting", "seed").values
+        use = finished_seeds(ds, p, final)
         optims = list(dict.fromkeys(str(o) for o in ds["optimizer"].values))
         for opt in optims:
             idx = np.flatnonzero(ds["optimizer"].values == opt)
-            means = np.array([final[i].mean() if np.all(np.isfinite(final[i])) else np.inf
+            means = np.array([final[i][use[i]].mean() if use[i] is not None else np.inf
                               for i in idx])
             if not np.isfinite(means).any():
                 continue
             i = int(idx[int(np.argmin(means))])
-            y = da.isel(setting=i).transpose("seed", "epoch").values
+            y = da.isel(setting=i).transpose("seed", "epoch").values[use[i]]
             s = summarize(y, axis=0)
             x = ds["epoch"].values
-            line, = ax.plot(x, s["mean"], marker="o", ms=3, label=str(ds["setting"].values[i]))
+            label = str(ds["setting"].values[i])
+            if y.shape[0] < final.shape[1]:
+                partial = True
+                label += f" ({y.shape[0]} of {final.shape[1]} seeds)"
+            line, = ax.plot(x, s["mean"], marker="o", ms=3, label=label)
             if y.shape[0] > 1:
                 ax.fill_between(x, s["ci_low"], s["ci_high"], color=line.get_color(), alpha=0.2)
         ax.set_title(p)
@@ -245,8 +254,24 @@ def curves_png(ds: xr.Dataset, study: Study) -> bytes:
         if ax.get_legend_handles_labels()[0]:   # a problem with nothing stored yet
             ax.legend(fontsize=7)
     _title(fig, f"{study.title}: best setting per optimizer, mean and 95% CI over "
-                f"{ds.sizes['seed']} seeds")
+                f"{ds.sizes['seed']} seeds"
+                + (" (over the finished ones where the legend says so)" if partial else ""))
     return _png(fig)
+
+
+def finished_seeds(ds: xr.Dataset, problem: str, final) -> list:
+    """Per setting of ``problem``: the seeds to average (a boolean mask over the seeds), or
+    None for a setting not to draw. A setting is drawn from its finished seeds when every
+    other seed is only not run yet (an unselected sample of the seeds); one with a diverged
+    or failed seed, or with a non-finite finished value, is not drawn; nor is one with
+    nothing finished. ``final``: the metric at the last epoch, (setting, seed)."""
+    st = ds["status"].sel(problem=problem).transpose("setting", "seed").values.astype(str)
+    out = []
+    for row, vals in zip(st, final):
+        ok = row == "ok"
+        bad = ~np.isin(row, ("ok", "missing")) | (ok & ~np.isfinite(vals))
+        out.append(ok if ok.any() and not bad.any() else None)
+    return out
 
 
 def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
@@ -255,13 +280,21 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
     problems = [str(p) for p in ds["problem"].values]
     fig = _canvas(1, len(problems), 4.4, 4.0)
     axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    partial = False
     for ax, p in zip(axes, problems):
         if xm not in ds or ym not in ds:
             ax.text(0.5, 0.5, f"{xm}/{ym} not recorded", ha="center", transform=ax.transAxes)
             continue
         xa, ya = ds[xm].sel(problem=p), ds[ym].sel(problem=p)
-        x = (xa.isel(epoch=-1) if "epoch" in xa.dims else xa).mean("seed", skipna=False).values
-        y = (ya.isel(epoch=-1) if "epoch" in ya.dims else ya).mean("seed", skipna=False).values
+        xa = (xa.isel(epoch=-1) if "epoch" in xa.dims else xa).transpose("setting", "seed")
+        ya = (ya.isel(epoch=-1) if "epoch" in ya.dims else ya).transpose("setting", "seed")
+        use = [a if a is not None and b is not None else None
+               for a, b in zip(finished_seeds(ds, p, xa.values), finished_seeds(ds, p, ya.values))]
+        partial |= any(u is not None and not u.all() for u in use)
+        x = np.array([xa.values[i][u].mean() if u is not None else np.nan
+                      for i, u in enumerate(use)])
+        y = np.array([ya.values[i][u].mean() if u is not None else np.nan
+                      for i, u in enumerate(use)])
         for opt in dict.fromkeys(str(o) for o in ds["optimizer"].values):
             m = (ds["optimizer"].values == opt) & np.isfinite(x) & np.isfinite(y)
             if m.any():
@@ -280,7 +313,8 @@ def scatter_png(ds: xr.Dataset, study: Study) -> bytes:
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:   # a problem with nothing stored yet
             ax.legend(fontsize=7)
-    _title(fig, f"{study.title}: sensitivity across settings (seed means)")
+    _title(fig, f"{study.title}: sensitivity across settings (seed means"
+                + ("; of the finished seeds where others are not run yet)" if partial else ")"))
     return _png(fig)
 
 

@@ -120,7 +120,9 @@ def test_table_caption_says_when_bold_cannot_mean_anything():
     from studies.spec import Table
 
     def ds(n):
-        te = np.linspace(0.1, 0.2, 2 * n).reshape(2, n)[None, :, :, None]
+        te = np.linspace(0.1, 0.2, 2 * n).reshape(2, n)
+        te[1] += 1e-3 * np.arange(n) ** 2          # paired differences that are not constant
+        te = te[None, :, :, None]
         return xr.Dataset(
             {"test_error": (("problem", "setting", "seed", "epoch"), te),
              "status": (("problem", "setting", "seed"), np.full((1, 2, n), "ok"))},
@@ -169,3 +171,54 @@ def test_a_cell_with_seeds_not_run_shows_the_finished_seeds_interval():
     assert "| 1.0 | diverged 1/5, not run 1/5, rest 20.00 |" in md, md
     assert "| 2.0 | not run 4/5, rest 10.00 |" in md, md
     assert "where a cell says how many" in md
+
+
+def _partial_ds():
+    """Settings a (2 finished, 1 not run), b (a diverged seed), c (nothing run), d (all
+    finished, higher); one problem, two epochs, test_error and train_error."""
+    import xarray as xr
+
+    te = np.array([[0.10, 0.20, np.nan], [0.05, np.nan, 0.05], [np.nan] * 3, [0.3, 0.3, 0.3]])
+    status = np.array([["ok", "ok", "missing"], ["ok", "diverged", "ok"], ["missing"] * 3,
+                       ["ok"] * 3])
+    curve = np.stack([2 * te, te], axis=-1)[None]           # (problem, setting, seed, epoch)
+    return xr.Dataset(
+        {"test_error": (("problem", "setting", "seed", "epoch"), curve),
+         "train_error": (("problem", "setting", "seed", "epoch"), curve / 2),
+         "status": (("problem", "setting", "seed"), status[None])},
+        coords={"problem": ["p"], "setting": ["a", "b", "c", "d"], "seed": [0, 1, 2],
+                "epoch": [1, 2], "optimizer": ("setting", ["x", "x", "y", "y"])})
+
+
+def test_finished_seeds_draws_a_partial_setting_from_its_finished_seeds():
+    from studies.report import finished_seeds
+
+    ds = _partial_ds()
+    got = finished_seeds(ds, "p", ds["test_error"].isel(problem=0, epoch=-1).values)
+    assert got[0].tolist() == [True, True, False]
+    assert got[1] is None and got[2] is None                   # diverged; nothing run
+    assert got[3].tolist() == [True, True, True]
+
+
+def test_curves_and_scatter_of_a_partial_study_draw_its_finished_seeds(monkeypatch):
+    """The curves figure draws x's best drawable setting (a, from 2 of 3 seeds: b has a
+    diverged seed) and y's (d, c has nothing), and says so; the scatter has a and d."""
+    import dataclasses
+
+    import studies.report as R
+    from studies.selftest import STUDY
+
+    figs = []
+    monkeypatch.setattr(R, "_png", lambda fig: figs.append(fig) or b"")
+    st = dataclasses.replace(STUDY, curve_metric="test_error")
+    R.curves_png(_partial_ds(), st)
+    ax = figs[0].axes[0]
+    lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+    assert set(lines) == {"a (2 of 3 seeds)", "d"}
+    np.testing.assert_allclose(lines["a (2 of 3 seeds)"], [0.3, 0.15])
+    assert "over the finished ones" in figs[0]._suptitle.get_text()
+    R.scatter_png(_partial_ds(), dataclasses.replace(st, scatter_metrics=("train_error",
+                                                                         "test_error")))
+    pts = np.concatenate([c.get_offsets() for c in figs[1].axes[0].collections])
+    np.testing.assert_allclose(sorted(pts[:, 1]), [0.15, 0.3])
+    assert "of the finished seeds" in figs[1]._suptitle.get_text()
