@@ -110,6 +110,7 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
                         correction=correction, lower_is_better=table.lower_is_better) \
         if values else None
     text: dict = {}
+    counted = False     # a cell gives the interval of its finished seeds and their count
     for j, ((r, c), v, st) in enumerate(zip(entries, values, positions)):
         n = st.size
         n_div, n_fail, n_miss = (int((st == s).sum()) for s in ("diverged", "failed", "missing"))
@@ -135,6 +136,7 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
                     # only seeds not run yet: the finished ones are an unselected sample,
                     # so their interval is meaningful (not so beside diverged seeds)
                     rest += f" ± {_fmt(float(s['half_width']))} ({int(ok.sum())} seeds)"
+                    counted = True
                 parts.append(rest)
             cell = ", ".join(parts)
         else:
@@ -155,9 +157,9 @@ def table_markdown(ds: xr.Dataset, table: Table, *, alpha: float = DEFAULT_ALPHA
                for c in table.columns]
         lines.append(f"| {r} | " + " | ".join(row) + " |")
     n_seeds = ds.sizes.get("seed", 0)
-    lines += ["", f"Mean ± half-width of the 95% t confidence interval over {n_seeds} seed(s) "
-              "(over the finished seeds where a cell says how many), "
-              f"{table.metric} after the last epoch. **Bold**: not significantly different from "
+    lines += ["", f"Mean ± half-width of the 95% t confidence interval over {n_seeds} seed(s)"
+              + (" (over the finished seeds where a cell says how many)" if counted else "")
+              + f", {table.metric} after the last epoch. **Bold**: not significantly different from "
               f"the best cell (paired {test} test over seeds, alpha = {alpha}, correction: "
               f"{correction or 'none'}); cells with diverged or failed seeds are never best or "
               "tied."]

@@ -136,6 +136,7 @@ def test_table_caption_says_when_bold_cannot_mean_anything():
                      ("1.0", "p"): {"optimizer": "sgd", "lr": 1.0}})
     assert "cannot reach p < 0.01" in table_markdown(ds(2), t)
     assert "not in this run" not in table_markdown(ds(2), t)      # the cells were found
+    assert "where a cell says how many" not in table_markdown(ds(10), t)   # nothing partial
     assert "cannot reach" not in table_markdown(ds(10), t)
     assert "cannot reach" not in table_markdown(ds(2), t, test="t")
 
