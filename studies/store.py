@@ -96,8 +96,16 @@ def _fsync_dir(d: Path) -> None:
 
 
 def _umask() -> int:
-    """The process's umask (``os.umask`` only sets it, returning the old one: set, then put
-    back)."""
+    """The process's umask: from ``/proc/self/status`` where Linux says it, else by
+    ``os.umask`` (which only sets it, returning the old one: set, then put back; a file
+    another thread creates in between would get 022)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     m = os.umask(0o022)
     os.umask(m)
     return m
