@@ -235,6 +235,27 @@ def stale(study, out=None, code=None) -> tuple[Path, list[Path], int, list[str]]
     return out, old, len(files) - len(old), lines
 
 
+def stale_checkpoints(study, out=None, code=None) -> list[Path]:
+    """Checkpoint files in ``OUT/checkpoints`` (:mod:`studies.checkpoint`) that no run of
+    the current code resumes: named by a key that is not one of the full form's current
+    keys (an older code version: a library change re-keys a begun trial and it starts
+    again from epoch 0), or by one whose trial is stored (a run killed between storing it
+    and removing its checkpoint); and temporaries of an interrupted write. A begun trial of
+    the current code is never among them. They are git-ignored and large (78.5 MB each
+    for vsgd-longrun), so they are worth removing once stale."""
+    from . import checkpoint
+
+    st = prepare(study)
+    out = Path(out) if out else default_out(st.name, False)
+    folder = out / checkpoint.FOLDER
+    if not folder.is_dir():
+        return []
+    code = code_version(st) if code is None else code
+    live = {k for k, _ in keyed(expand(st), code)} - store.finished_keys(out)
+    return sorted(f for f in folder.iterdir()
+                  if f.is_file() and not (f.suffix == ".npz" and f.stem in live))
+
+
 def stale_trials(study, out=None) -> tuple[Path, list[Path], int]:
     """``(out, stale trial files, current trial files kept)`` of :func:`stale`."""
     return stale(study, out)[:3]

@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("prune", help="list (or with --yes delete) stored trial files that the "
                         "current code would never read (older code versions, --set grids), "
-                        "and stale lines of the carry-over ledger")
+                        "stale lines of the carry-over ledger, and checkpoints that no run "
+                        "resumes (a resumable study's begun trials of older code)")
     pr.add_argument("name")
     pr.add_argument("--out", default=None, help="results directory (default: data/results/NAME/)")
     pr.add_argument("--yes", action="store_true", help="delete them (default: only list them)")
@@ -233,8 +234,11 @@ def _cmd_prune(a) -> int:
     from . import store
     from .api import stale as find_stale
 
+    from .api import stale_checkpoints
+
     out, stale, kept, lines = find_stale(a.name, a.out)
-    for f in stale:
+    checkpoints = stale_checkpoints(a.name, out)
+    for f in [*stale, *checkpoints]:
         print(f"{'deleting' if a.yes else 'stale'}: {f}")
         if a.yes:
             f.unlink()
@@ -242,7 +246,8 @@ def _cmd_prune(a) -> int:
         store.write_carried(out, {}, drop=set(lines))
     verb = "deleted" if a.yes else "stale (run again with --yes to delete)"
     print(f"{a.name}: {len(stale)} trial files {verb}; {kept} of the current code kept in {out}"
-          + (f"; {len(lines)} carry-over ledger entries {verb}" if lines else ""))
+          + (f"; {len(lines)} carry-over ledger entries {verb}" if lines else "")
+          + (f"; {len(checkpoints)} checkpoint files {verb}" if checkpoints else ""))
     return 0
 
 

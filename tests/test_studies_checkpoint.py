@@ -355,3 +355,32 @@ def test_stored_timings_and_rekey_read_the_training_time_of_a_legacy_resumed_tri
     assert store.trial_timing(p)[0] == 50.0
     assert stored_facts(p)[3] == 50.0
     assert store.stored_wall_times(tmp_path, [(k, s)]) == {(s["problem"], s["optimizer"]): [50.0]}
+
+
+def test_prune_lists_checkpoints_no_run_resumes_and_keeps_begun_trials(tmp_path, capsys):
+    """Stale: a checkpoint of an older key, one whose trial is stored, a temporary; kept:
+    the begun trial of the current code. --yes deletes only the stale ones."""
+    from studies import api
+    from studies.cli import main
+
+    st = resumable()
+    code, todo = trials(st)          # the quick form's keys: prune looks at the full form's
+    full = keyed(expand(STUDY), studies.expand.code_version(STUDY))
+    (k0, s0), (k1, s1) = full[0], full[1]
+    folder = tmp_path / checkpoint.FOLDER
+    begun, stored = checkpoint.path_for(folder, k0), checkpoint.path_for(folder, k1)
+    older, tmp = checkpoint.path_for(folder, "e" * 64), folder / (k0 + ".npz.tmp")
+    for p, n in ((begun, 3), (stored, 5), (older, 7)):
+        fake_checkpoint.write(p, n)
+    tmp.write_bytes(b"half")
+    (tmp_path / "trials").mkdir()
+    store.write_trial(tmp_path, {"key": k1, "spec": s1, "code": code, "vars": {},
+                                 "diverged": False, "diverged_step": -1, "status": "ok",
+                                 "message": "", "wall_time": 1.0})
+    assert api.stale_checkpoints("selftest", tmp_path) == sorted([stored, older, tmp])
+    assert main(["prune", "selftest", "--out", str(tmp_path)]) == 0
+    assert "3 checkpoint files stale" in capsys.readouterr().out and older.is_file()
+    assert main(["prune", "selftest", "--out", str(tmp_path), "--yes"]) == 0
+    assert "3 checkpoint files deleted" in capsys.readouterr().out
+    assert sorted(folder.iterdir()) == [begun]
+    assert api.stale_checkpoints("selftest", tmp_path / "nothing") == []
