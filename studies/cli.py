@@ -127,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
                     "not a per-trial proof: studies/rekey.py)")
     rk.add_argument("--workers", type=int, default=None,
                     help="with --verify: local worker processes (0: in this process)")
+    rk.add_argument("--stop-by", default=None, metavar="WHEN",
+                    help="with --verify: start no recomputation that would not finish by WHEN "
+                    "(as run --stop-by; a resumable study's pause by WHEN, checkpointed, and "
+                    "the same command resumes them)")
     rk.add_argument("--scheduler", default=None,
                     help="with --verify: address or scheduler file of an existing Dask cluster")
     rk.add_argument("--only", default=None,
@@ -185,17 +189,7 @@ def _cmd_run(a) -> int:
         raise SpecError(f"--epochs must be >= 1, got {a.epochs}")
     only = _names(a.only, "--only", "optimizer")
     problems = _names(a.problems, "--problems", "problem")
-    stop_by = None
-    if a.stop_by is not None:
-        from .runner import parse_deadline
-
-        try:
-            stop_by = parse_deadline(a.stop_by)
-        except ValueError as e:
-            raise SpecError(str(e)) from None
-        when = _dt.datetime.fromtimestamp(stop_by).astimezone()
-        print(f"--stop-by {a.stop_by}: no trial starts that would not finish by "
-              f"{when.isoformat(timespec='minutes')}", flush=True)
+    stop_by = _stop_by(a.stop_by)
     s = run(a.name, out=a.out, quick=a.quick, workers=a.workers, scheduler=a.scheduler,
             device=a.device, only=only, overrides=_parse_set(a.set),
             seeds=range(a.seeds) if a.seeds else None, epochs=a.epochs,
@@ -228,6 +222,22 @@ def _cmd_report(a) -> int:
     print("figures (PNG):    " + "\n                  ".join(str(f) for f in figs))
     print(f"Dataset (netCDF): {path}")
     return 0
+
+
+def _stop_by(text: str | None) -> float | None:
+    """``--stop-by WHEN`` as seconds since the epoch (None without it), said once."""
+    if text is None:
+        return None
+    from .runner import parse_deadline
+
+    try:
+        stop_by = parse_deadline(text)
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    when = _dt.datetime.fromtimestamp(stop_by).astimezone()
+    print(f"--stop-by {text}: no trial starts that would not finish by "
+          f"{when.isoformat(timespec='minutes')}", flush=True)
+    return stop_by
 
 
 def _cmd_prune(a) -> int:
@@ -267,8 +277,10 @@ def _cmd_verify(a) -> int:
     st = prepare(a.name, only=_names(a.only, "--only", "optimizer"),
                  problems=_names(a.problems, "--problems", "problem"))
     out = Path(a.out) if a.out else default_out(st.name, False)
+    stop_by = _stop_by(a.stop_by) if a.yes else None
     res = verify(st, out, apply=a.yes, workers=a.workers, scheduler=a.scheduler,
-                 progress="lines" if a.no_progress else True, whole=prepare(a.name), sample=a.sample)
+                 progress="lines" if a.no_progress else True, whole=prepare(a.name), sample=a.sample,
+                 stop_by=stop_by)
     if not a.yes:
         for old, new in res["candidates"]:
             print(f"can verify: {old} -> {new}")
@@ -311,7 +323,7 @@ def _cmd_rekey(a) -> int:
         raise SpecError("rekey: give --from REV (the commit the trials were computed at) or "
                         "--verify (recompute and compare)")
     extra = [f for f, v in (("--workers", a.workers), ("--scheduler", a.scheduler),
-                            ("--sample", a.sample),
+                            ("--sample", a.sample), ("--stop-by", a.stop_by),
                             ("--only", a.only), ("--problems", a.problems)) if v is not None]
     if extra:
         raise SpecError(f"rekey: {', '.join(extra)} go with --verify only")

@@ -366,7 +366,7 @@ def sample_strata(cands: dict[str, tuple[str, float | None]], k: int
 
 def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
            scheduler: str | None = None, progress: bool | str = True, whole=None,
-           sample: int | None = None) -> dict:
+           sample: int | None = None, stop_by: float | None = None) -> dict:
     """Carry over by recomputation (module docstring) the stored trials of ``study`` in
     ``out`` that the current code keys differently.
 
@@ -375,6 +375,11 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     (the full form) then tells the stored trials of the other parts (counted in
     ``outside``) from those of no part. A recomputation that fails (an exception, a lost
     worker) is not stored: the trial is left, with the message.
+    A resumable study's recomputations (:mod:`studies.checkpoint`, vsgd-longrun's hours-long
+    trials) checkpoint every epoch under their current key, as a run's do: a killed verify
+    goes on from there, and with ``stop_by`` (seconds since the epoch, ``--stop-by``) they
+    pause by then; a paused or unstarted recomputation is left ("run the same command
+    again"), and a sampled stratum whose sample has not finished carries nothing yet.
     Returns ``{"candidates": [(stored key, current key)], "carried": [(stored, current)],
     "recomputed": [(stored, current, [what differs])], "current": n, "outside": n,
     "left": [(key, why)]}``; with ``apply=False`` nothing is computed or written (it lists
@@ -383,7 +388,8 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     recomputation because their stratum's sample agreed bit for bit) and ``"strata":
     {stratum: (number recomputed, number in it)}``.
     """
-    from .runner import compute_trials
+    from . import checkpoint
+    from .runner import compute_trials, run_deadline
 
     out = Path(out)
     now = code_version(study)
@@ -446,7 +452,10 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
     commit, dirty = git_info()
     rev = commit + ("-dirty" if dirty else "")
 
+    judged: set = set()
+
     def judge(rec: dict) -> str:
+        judged.add(rec["key"])
         old = todo[rec["key"]]
         stored = store.read_trial(out, old)
         if rec["status"] == "failed":           # (failed stored trials are never in todo)
@@ -463,13 +472,25 @@ def verify(study, out: Path, *, apply: bool = False, workers: int | None = None,
         return ""
 
     store.ensure_writable(out)
-    compute_trials(study, [(k, wanted[k]) for k in sorted(todo)], now, judge, workers=workers,
-                   scheduler=scheduler, progress=progress)
+    runs = [(k, wanted[k]) for k in sorted(todo)]
+    deadline = None if stop_by is None else run_deadline(
+        study, out, list(wanted.items()), runs, stop_by, scheduler)
+    compute_trials(study, runs, now, judge, workers=workers, scheduler=scheduler,
+                   progress=progress, deadline=deadline,
+                   checkpoints=(out / checkpoint.FOLDER).resolve() if study.resumable else None)
+    unfinished = set(todo) - judged
+    res["left"] += [(todo[new], "its recomputation paused or did not start by --stop-by "
+                     "(checkpointed where it began): run the same command again")
+                    for new in sorted(unfinished)]
     if sample is not None:
         agreed = {new for _, new in res["carried"]}
         for st, (mine, others) in rest.items():
             n_rec, n = res["strata"][st]
             if not others:
+                continue
+            if set(mine) & unfinished:
+                res["left"] += [(todo_all[new], "its stratum's sampled recomputation has not "
+                                 "finished: run the same command again") for new in others]
                 continue
             if not all(new in agreed for new in mine):
                 res["left"] += [(todo_all[new], "its stratum's sampled recomputation did not "

@@ -283,6 +283,29 @@ class Deadline:
             self.fresh.setdefault((s["problem"], s["optimizer"]), []).append(float(w))
 
 
+def run_deadline(study: Study, out: Path, trials: list, todo: list, stop_by: float,
+                 scheduler: str | None = None, estimates: dict | None = None) -> Deadline:
+    """The :class:`Deadline` of a run of ``todo`` (of the study's ``trials``) by ``stop_by``:
+    timed by the stored trials on this host's scale, else ``estimates`` (default:
+    :func:`studies.timing.expected_seconds`); a resumable study's begun trials tell it
+    their pace so far, so no trial of theirs starts unless an epoch at that pace fits (the
+    runner adds this run's)."""
+    times, how = stored_times_here(out, trials, scheduler)
+    warning = unscaled_warning(todo, how)
+    if warning:
+        print(warning, flush=True)
+    if estimates is None:
+        from .timing import expected_seconds
+
+        estimates = {k: v for k, (v, _) in expected_seconds(trials, times).items()}
+    deadline = Deadline(stop_by, times, fallback=estimates)
+    if study.resumable:
+        specs = dict(todo)
+        for k, sec in checkpoint.paces(out / checkpoint.FOLDER, specs).items():
+            deadline.record_epoch(specs[k], sec)
+    return deadline
+
+
 def stored_times_here(out: Path, trials: list, scheduler: str | None) -> tuple[dict, dict]:
     """``({(problem, optimizer): [seconds]}, {(problem, optimizer): how})`` of the stored
     ``trials`` on the scale of the host that runs them (:func:`studies.timing.on_host`);
@@ -396,21 +419,8 @@ def run_trials(study: Study, out: Path, *, quick: bool = False, device: str = "c
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         return ""
 
-    deadline = None
-    if stop_by is not None:
-        times, how = stored_times_here(out, trials, scheduler)
-        warning = unscaled_warning(todo, how)
-        if warning:
-            print(warning, flush=True)
-        if estimates is None:
-            from .timing import expected_seconds
-
-            estimates = {k: v for k, (v, _) in expected_seconds(trials, times).items()}
-        deadline = Deadline(stop_by, times, fallback=estimates)
-        if study.resumable:   # begun trials' pace so far: no trial of theirs starts unless
-            specs = dict(todo)    # an epoch at that pace fits (the runner adds this run's)
-            for k, sec in checkpoint.paces(out / checkpoint.FOLDER, specs).items():
-                deadline.record_epoch(specs[k], sec)
+    deadline = None if stop_by is None else run_deadline(study, out, trials, todo, stop_by,
+                                                         scheduler, estimates)
     left = compute_trials(study, todo, code, keep, total=len(trials), workers=workers,
                           scheduler=scheduler, progress=progress,
                           connect_timeout=connect_timeout, deadline=deadline,

@@ -170,6 +170,8 @@ def test_cli_rekey_verify_lists_then_computes_and_refuses_bad_flags(tmp_path, ca
     for bad, msg in ((["--verify", "--from", "HEAD"], "exclude each other"),
                      ([], "give --from REV"),
                      (["--from", "HEAD", "--workers", "2"], "--workers go with --verify"),
+                     (["--from", "HEAD", "--stop-by", "+1h"], "--stop-by go with --verify"),
+                     (["--verify", "--yes", "--stop-by", "soon"], "--stop-by"),
                      (["--verify", "--workers", "-1"], "--workers must be >= 0"),
                      (["--verify", "--problems", ","], "--problems: empty")):
         assert main(["rekey", "selftest", "--out", str(tmp_path), *bad]) == 2
@@ -407,3 +409,52 @@ def test_verify_sample_leaves_trials_of_other_thread_counts(tmp_path, study, mon
     monkeypatch.setattr(rk, "run_threads", lambda workers, scheduler=None: dict(recorded))
     res = rk.verify(study, tmp_path, sample=1, apply=True, workers=0, progress=False)
     assert len(res["carried"]) + len(res["by_sample"]) == len(old)
+
+
+def _selftest_trial_without_bookkeeping(spec):
+    """The self-test trial less ``resumed_from_epoch`` (its record of where a run resumed,
+    which a resumed recomputation would otherwise differ in)."""
+    from studies.selftest import STUDY
+
+    variables = STUDY.trial(spec)
+    variables.pop("resumed_from_epoch", None)
+    return variables
+
+
+def test_verify_of_a_resumable_study_pauses_by_stop_by_and_resumes(tmp_path, study,
+                                                                     monkeypatch):
+    """A resumable study's recomputations checkpoint under their current key: with nothing
+    fitting before --stop-by none starts and nothing is carried (nor a sampled stratum);
+    started with the deadline past, each trains an epoch and pauses (left, checkpointed);
+    the next verify resumes them and carries them bit for bit, the checkpoints gone."""
+    import dataclasses
+    import time
+
+    from studies import checkpoint, runner
+
+    st = dataclasses.replace(study, resumable=True, trial=_selftest_trial_without_bookkeeping)
+    old = _store_old(st, tmp_path)
+    cur = {new for _, new in rk.verify(st, tmp_path)["candidates"]}
+    res = rk.verify(st, tmp_path, sample=1, apply=True, workers=0, progress=False,
+                    stop_by=time.time() - 1.0)
+    assert not res["carried"] and not res["by_sample"] and len(res["left"]) == len(old)
+    assert all("run the same command again" in why for _, why in res["left"])
+    assert not (tmp_path / store.TRIALS / store.CARRIED).exists()
+
+    class Past(runner.Deadline):          # every recomputation starts and pauses after epoch 1
+        def __init__(self):
+            super().__init__(time.time() - 1.0, clock=lambda: 0.0)
+
+    monkeypatch.setattr(runner, "run_deadline", lambda *a, **k: Past())
+    res = rk.verify(st, tmp_path, apply=True, workers=0, progress=False,
+                    stop_by=time.time() + 3600)
+    paused = {p.stem for p in (tmp_path / checkpoint.FOLDER).glob("*.npz")}
+    assert paused and paused <= cur                 # named by the current keys
+    assert {old_key for old_key, _ in res["left"]} == {o for o, n in
+                                                        rk.verify(st, tmp_path)["candidates"]}
+    assert len(res["left"]) == len(paused) and not res["recomputed"]
+    monkeypatch.undo()
+    res = rk.verify(st, tmp_path, apply=True, workers=0, progress=False)
+    assert {n for _, n in res["carried"]} == paused and not res["recomputed"] and not res["left"]
+    assert set(store.read_carried(tmp_path)["trials"]) == cur
+    assert not list((tmp_path / checkpoint.FOLDER).glob("*.npz"))
