@@ -97,6 +97,7 @@ def execute(trial, key: str, spec: dict, code: dict, checkpoints: str | None = N
         # a worker on another host may have a kernel set it cannot run (studies.blas_host):
         # a failed trial that says so, not a worker killed by SIGILL
         check_environment()
+        load_numba_blas()
         with (checkpoint.active(checkpoint.path_for(checkpoints, key), stop_at)
               if checkpoints is not None else contextlib.nullcontext()):
             variables, diverged, step, message = _normalise(trial(dict(spec)))
@@ -117,6 +118,28 @@ def execute(trial, key: str, spec: dict, code: dict, checkpoints: str | None = N
     except Exception as e:  # noqa: BLE001 - provenance must not lose a finished trial
         record["environment"] = json.dumps({"error": f"{type(e).__name__}: {e}"})
     return record
+
+
+def load_numba_blas() -> None:
+    """Load the BLAS library Numba binds for compiled matrix products (SciPy's
+    ``scipy.linalg.cython_blas``, a second OpenBLAS beside NumPy's), as its first
+    compilation of one would, before a trial runs.
+
+    Why: ``adaptlr.mlp.train`` names a checkpoint's run by the BLAS libraries loaded when
+    it starts (``training._compute_setting``), before it compiles; so the first trial of a
+    fresh process saw one OpenBLAS and every later one two, and a checkpoint written by
+    one could not be resumed by the other ("belongs to another run (blas: ...)": seen
+    2026-12-07 when vsgd-longrun seeds 2 and 3, begun second in their workers, were
+    resumed first in fresh ones). With the library loaded first every trial sees the
+    same libraries. A library loaded but not called changes no result. (The library
+    itself should take its identity after compiling: with the next batch, DEVELOPERS.md.)
+    Nothing happens where Numba or SciPy is missing."""
+    try:
+        from numba.np.linalg import ensure_blas
+
+        ensure_blas()
+    except Exception:  # noqa: BLE001 - not having it is no reason to fail a trial
+        pass
 
 
 def _failed_record(key: str, spec: dict, code: dict, exc: BaseException) -> dict:

@@ -384,3 +384,27 @@ def test_prune_lists_checkpoints_no_run_resumes_and_keeps_begun_trials(tmp_path,
     assert "3 checkpoint files deleted" in capsys.readouterr().out
     assert sorted(folder.iterdir()) == [begun]
     assert api.stale_checkpoints("selftest", tmp_path / "nothing") == []
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_every_trial_of_a_process_names_its_checkpoint_by_the_same_blas_libraries(bare):
+    """Numba loads SciPy's OpenBLAS when it first compiles a matrix product, after
+    adaptlr.mlp.train took the checkpoint's identity: without the runner loading it first
+    (``bare``), the first trial of a fresh process saw one library and the second two, so
+    a checkpoint of one could not resume in the other (2026-12-07)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    out = subprocess.run([sys.executable, str(here / "blas_identity_probe.py"),
+                          *(["bare"] if bare else [])], capture_output=True, text=True,
+                         env=env, timeout=600, check=True).stdout
+    first, second = json.loads(out.strip().splitlines()[-1])
+    if bare:
+        assert len(first) < len(second), (first, second)   # what the runner mends
+    else:
+        assert first == second and len(first) >= 2, (first, second)
