@@ -125,9 +125,8 @@ def paces(folder, keys) -> dict[str, float]:
     ``epochs_done`` (``adaptlr.mlp.resume``'s format). Trials whose file has no such entries,
     none done, or cannot be read are left out."""
     out: dict[str, float] = {}
-    for k, e in _entries(folder, keys, ("epochs_done", "wall_time")).items():
-        if e and len(e) == 2:
-            done, wall = int(e["epochs_done"]), float(e["wall_time"])
-            if done > 0 and wall > 0 and np.isfinite(wall):
-                out[k] = wall / done
+    for k in keys:
+        done, wall = so_far(folder, k) or (0, 0.0)
+        if done > 0 and wall > 0:
+            out[k] = wall / done
     return out
