@@ -135,6 +135,20 @@ def test_slowstart_lr_zero_minimum_analysis():
     assert rows[2] == "| M0 | adagrad | 50.0% | 0.35 (2/2 seeds) | 4.5 |"
 
 
+def test_vsgd_l_zero_rates_are_tiny_real_rates_not_subnormal_gradients():
+    """The trace behind the report's vSGD-l paragraph, on its first 400 steps of MNIST M0:
+    weights that did not move had normal gradients (so skipping subnormal gradients cannot
+    remove these zeros), tiny but positive rates, and steps below half an ulp."""
+    from studies import vsgd_slowstart_lr_report as R
+
+    got = R.vsgd_l_unmoved_weights(n_steps=400)
+    assert got["steps"] == 340 and got["steps_with_unmoved"] >= 1
+    assert got["abs_g"][0] >= np.finfo(np.float64).tiny
+    assert 0 < got["eta"][0] <= got["eta"][1] < 1e-9
+    assert got["step_over_half_ulp"][1] <= 1.0
+    assert got["pixel_zero_share"] == 0.0
+
+
 def test_slowstart_critical_rule_of_thumb_analysis():
     import xarray as xr
 
