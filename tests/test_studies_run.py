@@ -742,11 +742,17 @@ def test_local_cluster_never_drops_a_worker_for_missed_heartbeats():
     drop both workers of such a run and the client waited for ever. The local cluster
     turns the ttl off (a dead worker is still seen: its connection closes)."""
     import dask
+    import distributed  # noqa: F401  (its config defaults load with it; alone this test ran first)
 
     assert dask.config.get("distributed.scheduler.worker-ttl") is not None   # the default
     with studies.runner.dask_client(workers=1) as client:
         assert client.cluster.scheduler.worker_ttl is None
+        # the quiet housekeeping (runner.LOCAL_CLUSTER_CONFIG) reaches the worker processes
+        got = client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
+                                  dask.config.get("distributed.admin.tick.interval")))
+        assert list(got.values()) == [(False, "1s")]
     assert dask.config.get("distributed.scheduler.worker-ttl") is not None   # restored
+    assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
 def test_no_progress_writes_one_line_per_finished_trial(tmp_path, capsys):
