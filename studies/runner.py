@@ -157,10 +157,11 @@ def worker_env(workers: int, cores: int | None = None) -> dict:
 #: Dask settings of the runner's own LocalCluster (not of a cluster given by --scheduler).
 #: ``worker-ttl`` off: see :func:`dask_client`. The rest quiets Dask's housekeeping, which
 #: takes cores from the trials: idle, 30 s, 2 worker processes (2026-12-07, Zen 4 host,
-#: `psutil` CPU times), the defaults cost 5.4% of a core in this process and 3.5% in each
-#: worker; with the event-loop tick at 1 s (default 20 ms), the system monitor at 5 s
-#: (0.5 s), the nanny's memory monitor at 1 s (0.1 s) and the workers' statistical
-#: profiler off (it samples the trial's stack every 10 ms), 0.8% and 0.3%. During a
+#: `psutil` CPU times, through this function), the defaults cost 4.9-5.6% of a core in
+#: this process and 3.6-4.2% in each worker; with the event-loop tick at 1 s (default
+#: 20 ms), the system monitor at 5 s (0.5 s), the nanny's memory monitor at 1 s (0.1 s) and
+#: the workers' statistical profiler off (it samples the trial's stack every 10 ms),
+#: 0.8-1.0% and 0.3-0.4%. During a
 #: vsgd-longrun run this process took 5.8% of a core (60 s of /proc stat). What is lost:
 #: the dashboard's profile page and a coarser system plot.
 LOCAL_CLUSTER_CONFIG = {
