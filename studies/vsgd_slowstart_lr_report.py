@@ -58,6 +58,11 @@ def vsgd_l_unmoved_weights(n_steps: int = 6000, seed: int = 0, problem: str = "M
 
     from .vsgd_benchmarks import PROBLEMS, problem_data
 
+    if problem not in PROBLEMS:
+        raise ValueError(f"problem={problem!r} is not a known problem; allowed: "
+                         f"{', '.join(sorted(PROBLEMS))}")
+    if int(n_steps) <= 0:
+        raise ValueError(f"n_steps={n_steps!r} must be a positive number of steps")
     pp = PROBLEMS[problem]
     X, y, _, _ = problem_data(pp, {}, seed)
     net = MLP(pp["sizes"], activation="tanh", output=pp["output"], l2=1e-4, dtype=np.float64,

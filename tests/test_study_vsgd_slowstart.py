@@ -149,6 +149,15 @@ def test_vsgd_l_zero_rates_are_tiny_real_rates_not_subnormal_gradients():
     assert got["pixel_zero_share"] == 0.0
 
 
+@pytest.mark.parametrize("kw, named", [({"problem": "X"}, "problem='X'"),
+                                        ({"n_steps": 0}, "n_steps=0")])
+def test_vsgd_l_unmoved_weights_refuses_bad_input(kw, named):
+    from studies import vsgd_slowstart_lr_report as R
+
+    with pytest.raises(ValueError, match=named):
+        R.vsgd_l_unmoved_weights(**kw)
+
+
 def test_slowstart_critical_rule_of_thumb_analysis():
     import xarray as xr
 
