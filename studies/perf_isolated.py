@@ -27,17 +27,28 @@ from pathlib import Path
 ALLOWED_MODULES = ("studies.perf_torch", "studies.perf_mlp", "studies.perf_machine")
 
 
-def call(module: str, function: str, kwargs: dict, timeout: float = 1800):
-    """``module.function(**kwargs)`` evaluated in a fresh interpreter; its return value."""
+def call(module: str, function: str, kwargs: dict, timeout: float = 1800,
+         env: dict | None = None):
+    """``module.function(**kwargs)`` evaluated in a fresh interpreter; its return value.
+
+    ``env``: variables set (over this process's environment) in the child only, e.g. a
+    thread-pool setting that a library reads once when it loads (``OPENBLAS_THREAD_TIMEOUT``
+    is read when NumPy loads OpenBLAS, so it cannot be set from inside a process)."""
     if module not in ALLOWED_MODULES:
         raise ValueError(f"module must be one of {ALLOWED_MODULES}, got {module!r}")
+    for k, v in (env or {}).items():
+        if not (isinstance(k, str) and k and "=" not in k and isinstance(v, str)):
+            raise ValueError(f"env entry {k!r}: {v!r} is not allowed; allowed: a variable name "
+                             "(a non-empty string without '=') mapped to a string")
     with tempfile.TemporaryDirectory(prefix="adaptlr-perf-") as d:
         inp, outp = Path(d) / "in.pkl", Path(d) / "out.pkl"
         with open(inp, "wb") as f:
             pickle.dump({"module": module, "function": function, "kwargs": kwargs,
                          "out": str(outp)}, f, protocol=pickle.HIGHEST_PROTOCOL)
         root = Path(__file__).resolve().parent.parent
-        env = dict(os.environ)
+        child = dict(os.environ)
+        child.update(env or {})
+        env = child
         env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [env.get("PYTHONPATH")] if p])
         r = subprocess.run([sys.executable, "-m", "studies.perf_isolated", str(inp)],
                            capture_output=True, text=True, timeout=timeout, env=env, cwd=root)

@@ -255,7 +255,8 @@ def machine_info() -> dict:
         "numba_threading_layer": layer,
         "fastmath": bool(targets.FASTMATH),
         "thread_env": {v: os.environ.get(v, "") for v in (
-            "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+            "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")},
         "versions": versions(),
         **blas_info(),
     }

@@ -270,6 +270,29 @@ def _get(s, name, k=None):
     return v if k is None else v[k]
 
 
+def _epoch_variants(p: dict) -> list[dict]:
+    """The problem's ``epoch_variants``, checked: each ``{"name", "arithmetic", "env"}`` with
+    a distinct identifier name (not 'adaptlr' or 'torch'), an arithmetic of
+    ``adaptlr.optimizers.make`` and an environment of string variables for its process."""
+    from adaptlr.optimizers.arithmetic import check_arithmetic
+
+    out, seen = [], set()
+    for v in p.get("epoch_variants", ()):
+        name = v.get("name") if isinstance(v, dict) else None
+        if not (isinstance(name, str) and name.isidentifier()) or name in seen | {"adaptlr", "torch"}:
+            raise ValueError(f"performance epoch variant {v!r}: allowed, a dict whose 'name' is a "
+                             "new identifier other than 'adaptlr' and 'torch'")
+        seen.add(name)
+        check_arithmetic(v.get("arithmetic", "float64"))
+        env = v.get("env", {})
+        if not (isinstance(env, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                              for a, b in env.items())):
+            raise ValueError(f"performance epoch variant {name!r}: env={env!r}; allowed: a dict "
+                             "of strings")
+        out.append({"name": name, "arithmetic": v.get("arithmetic", "float64"), "env": dict(env)})
+    return out
+
+
 def _mlp(spec: dict, notes: list) -> dict:
     from adaptlr import optimizers
 
@@ -295,6 +318,8 @@ def _mlp(spec: dict, notes: list) -> dict:
     rounds = int(p["rounds"]) if method in p.get("rounds_methods", ()) else 1
     has_torch = perf_torch.has_method(method)
     ours, refs, order = [], [], []
+    variants = _epoch_variants(p) if method in p.get("variant_methods", ()) else []
+    var_epochs = {v["name"]: [] for v in variants}
     for k in range(rounds):
         jobs = [("adaptlr", "studies.perf_mlp", "adaptlr_references", dict(
                     method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
@@ -305,12 +330,26 @@ def _mlp(spec: dict, notes: list) -> dict:
                 method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
                 hyper=opt.hyperparameters, seed=int(spec["seed"]), repeats=int(p["torch_repeats"]),
                 threads=threads, b1_samples=int(p["torch_b1_samples"]))))
+        for v in variants:
+            jobs.append((v["name"], "studies.perf_mlp", "train_step_time", dict(
+                method=method, X=X[:N], y=y[:N], sizes=sizes, batch_size=B,
+                extra_epochs=int(p["extra_epochs"]), seed=int(spec["seed"]),
+                hyper={"arithmetic": v["arithmetic"]}), v["env"]))
         if k % 2 == 1:
             jobs.reverse()
-        order.append(0 if jobs[0][0] == "adaptlr" else 1)
-        for who, module, fn, kw in jobs:
-            res = perf_isolated.call(module, fn, kw)
-            (ours if who == "adaptlr" else refs).append(res)
+        names = [j[0] for j in jobs]
+        order.append(0 if names.index("adaptlr") < (names.index("torch") if "torch" in names
+                                                     else len(names)) else 1)
+        for who, module, fn, kw, *env in jobs:
+            res = perf_isolated.call(module, fn, kw, env=env[0] if env else None)
+            if who == "adaptlr":
+                ours.append(res)
+            elif who == "torch":
+                refs.append(res)
+            else:
+                var_epochs[who].append((res["step_time"] * (N // B),
+                                        res["step_time_upper"] * (N // B))
+                                       if not res["diverged"] else (nan, nan))
     g = perf_mlp.isolated_gemm_bound(sizes, B, N, repeats=int(p["gemm_repeats"]))
     steps = N // B
     diverged = any(o["epoch"]["diverged"] or o["b1"]["diverged"] for o in ours)
@@ -366,6 +405,18 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["target_mlp_1p5x_torch"] = ((), _cmp(speedup, 1.5) if is_ad else nan)
     out["target_mlp_within_1p4x_bound"] = ((), _cmp(epoch / g["bound_time"], 1.4, ge=False)
                                            if is_ad else nan)
+    # the epoch under other settings (the same rounds): arithmetic and thread-pool variables
+    for v in variants:
+        t, up = np.array(var_epochs[v["name"]], dtype=float).reshape(-1, 2).T
+        pre = f"mlp_{v['name']}"
+        out[f"{pre}_round_epoch_time"] = (("round",), t)
+        out[f"{pre}_epoch_time"] = ((), _median(t))
+        out[f"{pre}_epoch_time_upper"] = ((), _median(up))
+        out[f"{pre}_ratio_to_bound"] = ((), _median(t) / g["bound_time"])
+        out[f"{pre}_speedup_vs_torch"] = ((), _median(torch_epochs / t))
+        out[f"target_{pre}_within_1p4x_bound"] = ((), _cmp(_median(t) / g["bound_time"], 1.4,
+                                                             ge=False))
+        out[f"target_{pre}_1p5x_torch"] = ((), _cmp(_median(torch_epochs / t), 1.5))
     # batch size 1
     out["mlp_b1_samples_per_s"] = ((), _median(b1_rates))
     out["mlp_b1_torch_samples_per_s"] = ((), _median(torch_b1))
@@ -791,6 +842,36 @@ def report_markdown(ds) -> str:
                 f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
         n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
         lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
+        var_rows = []
+        for meth in methods:
+            s = _sel(ds, "mlp", meth)
+            if s is None:
+                continue
+            for k in sorted(k for k in s.data_vars if k.startswith("mlp_")
+                            and k.endswith("_ratio_to_bound") and k != "mlp_ratio_to_bound"):
+                pre = k[:-len("_ratio_to_bound")]
+                if not np.isfinite(_get(s, f"{pre}_epoch_time_upper")):
+                    continue   # not timed for this method
+                how = str(ds[f"{pre}_epoch_time"].attrs.get("description", ""))
+                how = how.split("as mlp_epoch_time, ")[-1].split("; median")[0]
+                flags = [f"{t}: {_pf(s[f'target_{pre}_{t}'].values)}" for t in
+                         ("within_1p4x_bound", "1p5x_torch") if f"target_{pre}_{t}" in s
+                         and _pf(s[f"target_{pre}_{t}"].values)]
+                var_rows.append(
+                    f"| {meth} | {pre[4:]} | {how} | {_f(s[f'{pre}_epoch_time'].values, 2)} | "
+                    f"{_f(s[f'{pre}_epoch_time_upper'].values, 2)} | "
+                    f"{_f(s[k].values, 2)} | {_f(s[f'{pre}_speedup_vs_torch'].values, 2)} | "
+                    f"{'; '.join(flags)} |")
+        if var_rows:
+            lines += ["### The epoch under other settings", "",
+                      "The same rounds, each setting in its own fresh process: the optimizer "
+                      "computing in float32 (`arithmetic='storage'`), and that with OpenBLAS's "
+                      "idle threads spinning 2^4 cycles (`OPENBLAS_THREAD_TIMEOUT=4`, read when "
+                      "OpenBLAS loads, so a user sets it in the environment). The default row "
+                      "above is the library as a user gets it without either.", "",
+                      "| method | setting | how | epoch s | epoch s, upper | / bound | x PyTorch "
+                      "| targets |",
+                      "|---|---|---|---|---|---|---|---|"] + var_rows + [""]
         if per_round:
             lines += ["### The rounds", "",
                       "| method | round | first | epoch s | PyTorch s | b1 samples/s | "
@@ -929,7 +1010,16 @@ def extra_report(ds, outdir) -> list[Path]:
 MLP_FULL = {"section": "mlp", "layers": [784, 500, 300, 10], "batch_size": 100,
             "n_samples": 60000, "extra_epochs": 1, "torch_repeats": 1, "gemm_repeats": 5,
             "b1_samples": 3000, "torch_b1_samples": 2000, "rounds": 5,
-            "rounds_methods": ["sgd", "adadelta", "vsgd-l"]}
+            "rounds_methods": ["sgd", "adadelta", "vsgd-l"],
+            # the epoch of these methods is also timed, in the same rounds, under other
+            # settings: float32 arithmetic, and that with OpenBLAS's idle threads spinning
+            # 2^4 cycles instead of its default (a variable read when OpenBLAS loads, so it
+            # is set in the process's environment: a library cannot set it)
+            "variant_methods": ["adadelta"],
+            "epoch_variants": [
+                {"name": "storage", "arithmetic": "storage", "env": {}},
+                {"name": "storage_blas_timeout", "arithmetic": "storage",
+                 "env": {"OPENBLAS_THREAD_TIMEOUT": "4"}}]}
 PROBLEMS = {
     "kernels": {"section": "kernels", "sizes": [1_000_000, 10_000_000], "repeats": 15,
                 "fastmath": True},
@@ -939,6 +1029,43 @@ PROBLEMS = {
             "epoch_methods": ["adadelta"], "concurrency": [1, 2, 4],
             "concurrent_samples": 6000},
 }
+def _variant_variables(variants: list[dict]) -> dict:
+    """VARIABLES' entries of the epoch variants' figures (:func:`_mlp`)."""
+    out = {}
+    for v in variants:
+        env = " ".join(f"{a}={b}" for a, b in v["env"].items())
+        how = f"optimizer arithmetic={v['arithmetic']!r}" + (f", process environment {env}"
+                                                             if env else "")
+        pre = f"mlp_{v['name']}"
+        out.update({
+            f"{pre}_round_epoch_time": {"long_name": f"epoch time per round ({v['name']})",
+                                        "units": "s", "description": f"as mlp_epoch_time, {how}; "
+                                                                     "one round"},
+            f"{pre}_epoch_time": {"long_name": f"epoch time ({v['name']})", "units": "s",
+                                  "description": f"as mlp_epoch_time, {how}; median over the "
+                                                 "rounds"},
+            f"{pre}_epoch_time_upper": {"long_name": f"epoch time, upper bound ({v['name']})",
+                                        "units": "s", "description": f"as mlp_epoch_time_upper, "
+                                                                     f"{how}; median over the "
+                                                                     "rounds"},
+            f"{pre}_ratio_to_bound": {"long_name": f"epoch / GEMM bound ({v['name']})",
+                                      "units": "1", "description": f"{pre}_epoch_time / "
+                                                                   "mlp_gemm_bound_time"},
+            f"{pre}_speedup_vs_torch": {"long_name": f"speed-up vs PyTorch ({v['name']})",
+                                        "units": "1", "description": "median of the per-round "
+                                                                     "PyTorch / variant epoch"},
+            f"target_{pre}_within_1p4x_bound": {"long_name": f"target: epoch within 1.4x the "
+                                                             f"GEMM bound ({v['name']})",
+                                                "units": "1",
+                                                "description": "1 pass, 0 fail, NaN not evaluated"},
+            f"target_{pre}_1p5x_torch": {"long_name": f"target: >= 1.5x PyTorch ({v['name']})",
+                                         "units": "1",
+                                         "description": "1 pass, 0 fail, NaN not evaluated"}})
+    return out
+
+
+VARIABLES.update(_variant_variables(_epoch_variants(MLP_FULL)))
+
 QUICK_PROBLEMS = {
     "kernels": {"section": "kernels", "sizes": [100_000], "repeats": 3, "fastmath": True},
     "mlp": {**MLP_FULL, "n_samples": 1000, "gemm_repeats": 2, "b1_samples": 100,
@@ -961,7 +1088,10 @@ DESCRIPTION = (
     "Orientation from the issue (2 threads, 10M float32): " +
     "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()) + ". "
     "The elementwise methods' kernels are also timed with arithmetic='storage' (float32 "
-    "arithmetic, as torch computes) in the same rounds. "
+    "arithmetic, as torch computes) in the same rounds. AdaDelta's MLP epoch is also timed, "
+    "in the same rounds and each in its own fresh process, with arithmetic='storage', and "
+    "with that and OPENBLAS_THREAD_TIMEOUT=4 in the process's environment (OpenBLAS's idle "
+    "threads then stop spinning sooner; it is read when OpenBLAS loads). "
     "Choices: bytes per element are what the equations must read and write once (no "
     "write-allocate traffic, as STREAM); vSGD timed in its minibatch form (gsq given, "
     "nbatch 100); gradient sign alternates between timed steps; 20 untimed warm-up steps; "

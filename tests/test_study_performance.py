@@ -6,6 +6,7 @@ timed tests). GPU: only the skip path (no CUDA device here).
 from __future__ import annotations
 
 import dataclasses
+import os
 import json
 import threading
 import time
@@ -257,6 +258,19 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert np.all(bw > 0)
     np.testing.assert_allclose(mad["mlp_b1_wall_samples_per_s"].values[0], np.median(bw))
     np.testing.assert_allclose(mad["mlp_b1_wall_speedup_vs_torch"].values[0], np.median(bw / tb1))
+    # the epoch under other settings (AdaDelta only, variant_methods), in the same rounds
+    for name in ("storage", "storage_blas_timeout"):
+        t = mad[f"mlp_{name}_round_epoch_time"].values[0]
+        assert t.shape == (2,) and np.all((t > 0) | np.isnan(t)), (name, t)
+        assert np.isnan(mvl[f"mlp_{name}_epoch_time"].values[0])
+        assert mad[f"mlp_{name}_epoch_time_upper"].values[0] > 0
+        if np.all(np.isfinite(t)):
+            np.testing.assert_allclose(mad[f"mlp_{name}_epoch_time"].values[0], np.median(t))
+            np.testing.assert_allclose(mad[f"mlp_{name}_ratio_to_bound"].values[0],
+                                       np.median(t) / mad["mlp_gemm_bound_time"].values[0])
+            np.testing.assert_allclose(mad[f"mlp_{name}_speedup_vs_torch"].values[0],
+                                       np.median(tep / t))
+            assert mad[f"target_mlp_{name}_within_1p4x_bound"].values[0] in (0.0, 1.0)
     # GPU: skip path recorded
     g = ds.sel(problem="gpu").isel(seed=0)
     assert list(g["gpu_measured"].values) == [0, 0]
@@ -282,6 +296,9 @@ def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (tmp_path / "performance-speed.md").read_text()
     assert "| adadelta | 20,000 |" in md
+    assert "### The epoch under other settings" in md
+    assert "| adadelta | storage_blas_timeout | optimizer arithmetic='storage', process " \
+           "environment OPENBLAS_THREAD_TIMEOUT=4 |" in md
     assert "not measured: no CUDA device" in md
     assert "## Targets" in md and "AdaDelta" in md
     assert "### The rounds" in md and "| adadelta | 1 | adaptlr |" in md
@@ -301,3 +318,34 @@ def test_isolated_call_runs_in_a_fresh_process_and_reports_failures():
         perf_isolated.call("studies.perf_mlp", "gemm_bound", dict(sizes=[6, 5, 3], nope=1))
     with pytest.raises(ValueError, match="module must be one of"):
         perf_isolated.call("os", "system", {"command": "true"})
+    # env: set in the child only (a variable read when a library loads), checked
+    env = perf_isolated.call("studies.perf_machine", "machine_info", {},
+                             env={"OPENBLAS_THREAD_TIMEOUT": "4"})["thread_env"]
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ or os.environ["OPENBLAS_THREAD_TIMEOUT"] != "4"
+    with pytest.raises(ValueError, match="env entry 'X=1'"):
+        perf_isolated.call("studies.perf_machine", "cpu_model", {}, env={"X=1": "2"})
+    with pytest.raises(ValueError, match="env entry 'X'"):
+        perf_isolated.call("studies.perf_machine", "cpu_model", {}, env={"X": 4})
+
+
+@pytest.mark.parametrize("variants, named", [
+    ([{"name": "adaptlr", "arithmetic": "storage", "env": {}}], "'adaptlr'"),
+    ([{"name": "a", "env": {}}, {"name": "a", "env": {}}], "'name': 'a'"),
+    ([{"name": "a b"}], "'a b'"),
+    ([{"name": "a", "arithmetic": "float16"}], "float16"),
+    ([{"name": "a", "env": {"X": 4}}], "env="),
+])
+def test_epoch_variants_refuse_bad_settings(variants, named):
+    with pytest.raises(ValueError, match=named):
+        performance._epoch_variants({"epoch_variants": variants})
+
+
+def test_epoch_variants_of_the_study_have_their_variables():
+    vs = performance._epoch_variants(performance.MLP_FULL)
+    assert [v["name"] for v in vs] == ["storage", "storage_blas_timeout"]
+    for v in vs:
+        for k in ("epoch_time", "epoch_time_upper", "ratio_to_bound", "speedup_vs_torch",
+                  "round_epoch_time"):
+            assert f"mlp_{v['name']}_{k}" in performance.VARIABLES
+        assert f"target_mlp_{v['name']}_within_1p4x_bound" in performance.VARIABLES
