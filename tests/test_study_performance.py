@@ -319,10 +319,12 @@ def test_isolated_call_runs_in_a_fresh_process_and_reports_failures():
     with pytest.raises(ValueError, match="module must be one of"):
         perf_isolated.call("os", "system", {"command": "true"})
     # env: set in the child only (a variable read when a library loads), checked
+    before = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    value = "3" if before != "3" else "5"   # not what a caller's environment already says
     env = perf_isolated.call("studies.perf_machine", "machine_info", {},
-                             env={"OPENBLAS_THREAD_TIMEOUT": "4"})["thread_env"]
-    assert env["OPENBLAS_THREAD_TIMEOUT"] == "4"
-    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ or os.environ["OPENBLAS_THREAD_TIMEOUT"] != "4"
+                             env={"OPENBLAS_THREAD_TIMEOUT": value})["thread_env"]
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == value
+    assert os.environ.get("OPENBLAS_THREAD_TIMEOUT") == before   # this process's is untouched
     with pytest.raises(ValueError, match="env entry 'X=1'"):
         perf_isolated.call("studies.perf_machine", "cpu_model", {}, env={"X=1": "2"})
     with pytest.raises(ValueError, match="env entry 'X'"):
