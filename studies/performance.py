@@ -400,23 +400,24 @@ def _mlp(spec: dict, notes: list) -> dict:
     out["mlp_gemm_numba_time"] = ((), g["numba_time"])
     out["mlp_gemm_gflop"] = ((), g["gflop"])
     out["mlp_gemm_gflops"] = ((), g["rate_gflops"])
-    out["mlp_ratio_to_bound"] = ((), epoch / g["bound_time"])
+    to_bound = epoch / g["bound_time"]
+    out["mlp_ratio_to_bound"] = ((), to_bound)
     is_ad = method == "adadelta"
     out["target_mlp_1p5x_torch"] = ((), _cmp(speedup, 1.5) if is_ad else nan)
-    out["target_mlp_within_1p4x_bound"] = ((), _cmp(epoch / g["bound_time"], 1.4, ge=False)
-                                           if is_ad else nan)
+    out["target_mlp_within_1p4x_bound"] = ((), _cmp(to_bound, 1.4, ge=False) if is_ad else nan)
     # the epoch under other settings (the same rounds): arithmetic and thread-pool variables
     for v in variants:
         t, up = np.array(var_epochs[v["name"]], dtype=float).reshape(-1, 2).T
         pre = f"mlp_{v['name']}"
+        v_epoch, v_speedup = _median(t), _median(torch_epochs / t)
+        v_to_bound = v_epoch / g["bound_time"]
         out[f"{pre}_round_epoch_time"] = (("round",), t)
-        out[f"{pre}_epoch_time"] = ((), _median(t))
+        out[f"{pre}_epoch_time"] = ((), v_epoch)
         out[f"{pre}_epoch_time_upper"] = ((), _median(up))
-        out[f"{pre}_ratio_to_bound"] = ((), _median(t) / g["bound_time"])
-        out[f"{pre}_speedup_vs_torch"] = ((), _median(torch_epochs / t))
-        out[f"target_{pre}_within_1p4x_bound"] = ((), _cmp(_median(t) / g["bound_time"], 1.4,
-                                                             ge=False))
-        out[f"target_{pre}_1p5x_torch"] = ((), _cmp(_median(torch_epochs / t), 1.5))
+        out[f"{pre}_ratio_to_bound"] = ((), v_to_bound)
+        out[f"{pre}_speedup_vs_torch"] = ((), v_speedup)
+        out[f"target_{pre}_within_1p4x_bound"] = ((), _cmp(v_to_bound, 1.4, ge=False))
+        out[f"target_{pre}_1p5x_torch"] = ((), _cmp(v_speedup, 1.5))
     # batch size 1
     out["mlp_b1_samples_per_s"] = ((), _median(b1_rates))
     out["mlp_b1_torch_samples_per_s"] = ((), _median(torch_b1))
@@ -842,7 +843,7 @@ def report_markdown(ds) -> str:
                 f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
         n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
         lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
-        var_rows = []
+        var_rows, hows = [], _report_variants(ds)
         for meth in methods:
             s = _sel(ds, "mlp", meth)
             if s is None:
@@ -852,8 +853,7 @@ def report_markdown(ds) -> str:
                 pre = k[:-len("_ratio_to_bound")]
                 if not np.isfinite(_get(s, f"{pre}_epoch_time_upper")):
                     continue   # not timed for this method
-                how = str(ds[f"{pre}_epoch_time"].attrs.get("description", ""))
-                how = how.split("as mlp_epoch_time, ")[-1].split("; median")[0]
+                how = hows.get(pre[len("mlp_"):], "(not in the Dataset's spec)")
                 flags = [f"{t}: {_pf(s[f'target_{pre}_{t}'].values)}" for t in
                          ("within_1p4x_bound", "1p5x_torch") if f"target_{pre}_{t}" in s
                          and _pf(s[f"target_{pre}_{t}"].values)]
@@ -864,11 +864,12 @@ def report_markdown(ds) -> str:
                     f"{'; '.join(flags)} |")
         if var_rows:
             lines += ["### The epoch under other settings", "",
-                      "The same rounds, each setting in its own fresh process: the optimizer "
-                      "computing in float32 (`arithmetic='storage'`), and that with OpenBLAS's "
-                      "idle threads spinning 2^4 cycles (`OPENBLAS_THREAD_TIMEOUT=4`, read when "
-                      "OpenBLAS loads, so a user sets it in the environment). The default row "
-                      "above is the library as a user gets it without either.", "",
+                      "The same rounds, each setting in its own fresh process (the 'how' "
+                      "column says what differs from the default row above, the library as a "
+                      "user gets it): the optimizer computing in float32 "
+                      "(`arithmetic='storage'`), OpenBLAS's idle threads spinning 2^4 cycles "
+                      "(`OPENBLAS_THREAD_TIMEOUT=4`, read when OpenBLAS loads, so a user sets "
+                      "it in the environment), or both.", "",
                       "| method | setting | how | epoch s | epoch s, upper | / bound | x PyTorch "
                       "| targets |",
                       "|---|---|---|---|---|---|---|---|"] + var_rows + [""]
@@ -1012,11 +1013,13 @@ MLP_FULL = {"section": "mlp", "layers": [784, 500, 300, 10], "batch_size": 100,
             "b1_samples": 3000, "torch_b1_samples": 2000, "rounds": 5,
             "rounds_methods": ["sgd", "adadelta", "vsgd-l"],
             # the epoch of these methods is also timed, in the same rounds, under other
-            # settings: float32 arithmetic, and that with OpenBLAS's idle threads spinning
-            # 2^4 cycles instead of its default (a variable read when OpenBLAS loads, so it
-            # is set in the process's environment: a library cannot set it)
+            # settings: OpenBLAS's idle threads spinning 2^4 cycles instead of its default
+            # (a variable read when OpenBLAS loads, so it is set in the process's
+            # environment: a library cannot set it), float32 arithmetic, and both
             "variant_methods": ["adadelta"],
             "epoch_variants": [
+                {"name": "blas_timeout", "arithmetic": "float64",
+                 "env": {"OPENBLAS_THREAD_TIMEOUT": "4"}},
                 {"name": "storage", "arithmetic": "storage", "env": {}},
                 {"name": "storage_blas_timeout", "arithmetic": "storage",
                  "env": {"OPENBLAS_THREAD_TIMEOUT": "4"}}]}
@@ -1029,13 +1032,30 @@ PROBLEMS = {
             "epoch_methods": ["adadelta"], "concurrency": [1, 2, 4],
             "concurrent_samples": 6000},
 }
+def _variant_how(v: dict) -> str:
+    """How an epoch variant differs from the default epoch, in words (its VARIABLES
+    descriptions and the report's 'how' column)."""
+    env = " ".join(f"{a}={b}" for a, b in v["env"].items())
+    return f"optimizer arithmetic={v['arithmetic']!r}" + (f", process environment {env}"
+                                                          if env else "")
+
+
+def _report_variants(ds) -> dict:
+    """``{name: how}`` of the epoch variants in the Dataset's spec (its ``spec`` attribute:
+    the problems the trials ran with, not this module's ``MLP_FULL``); empty when the spec
+    names none or cannot be read."""
+    try:
+        p = json.loads(ds.attrs["spec"])["problems"]["mlp"]
+        return {v["name"]: _variant_how(v) for v in _epoch_variants(p)}
+    except (KeyError, TypeError, ValueError):
+        return {}
+
+
 def _variant_variables(variants: list[dict]) -> dict:
     """VARIABLES' entries of the epoch variants' figures (:func:`_mlp`)."""
     out = {}
     for v in variants:
-        env = " ".join(f"{a}={b}" for a, b in v["env"].items())
-        how = f"optimizer arithmetic={v['arithmetic']!r}" + (f", process environment {env}"
-                                                             if env else "")
+        how = _variant_how(v)
         pre = f"mlp_{v['name']}"
         out.update({
             f"{pre}_round_epoch_time": {"long_name": f"epoch time per round ({v['name']})",

@@ -259,7 +259,7 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     np.testing.assert_allclose(mad["mlp_b1_wall_samples_per_s"].values[0], np.median(bw))
     np.testing.assert_allclose(mad["mlp_b1_wall_speedup_vs_torch"].values[0], np.median(bw / tb1))
     # the epoch under other settings (AdaDelta only, variant_methods), in the same rounds
-    for name in ("storage", "storage_blas_timeout"):
+    for name in ("blas_timeout", "storage", "storage_blas_timeout"):
         t = mad[f"mlp_{name}_round_epoch_time"].values[0]
         assert t.shape == (2,) and np.all((t > 0) | np.isnan(t)), (name, t)
         assert np.isnan(mvl[f"mlp_{name}_epoch_time"].values[0])
@@ -298,6 +298,8 @@ def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
     assert "| adadelta | 20,000 |" in md
     assert "### The epoch under other settings" in md
     assert "| adadelta | storage_blas_timeout | optimizer arithmetic='storage', process " \
+           "environment OPENBLAS_THREAD_TIMEOUT=4 |" in md
+    assert "| adadelta | blas_timeout | optimizer arithmetic='float64', process " \
            "environment OPENBLAS_THREAD_TIMEOUT=4 |" in md
     assert "not measured: no CUDA device" in md
     assert "## Targets" in md and "AdaDelta" in md
@@ -345,9 +347,34 @@ def test_epoch_variants_refuse_bad_settings(variants, named):
 
 def test_epoch_variants_of_the_study_have_their_variables():
     vs = performance._epoch_variants(performance.MLP_FULL)
-    assert [v["name"] for v in vs] == ["storage", "storage_blas_timeout"]
+    assert [v["name"] for v in vs] == ["blas_timeout", "storage", "storage_blas_timeout"]
+    assert [v["arithmetic"] for v in vs] == ["float64", "storage", "storage"]
     for v in vs:
         for k in ("epoch_time", "epoch_time_upper", "ratio_to_bound", "speedup_vs_torch",
                   "round_epoch_time"):
             assert f"mlp_{v['name']}_{k}" in performance.VARIABLES
         assert f"target_mlp_{v['name']}_within_1p4x_bound" in performance.VARIABLES
+
+
+def test_report_reads_the_variants_from_the_datasets_spec(tiny_run, tmp_path):
+    """The 'how' column comes from the spec the trials ran with (the Dataset's ``spec``
+    attribute), not from this module's MLP_FULL nor from a variable's description."""
+    _, ds, _ = tiny_run
+    assert performance._report_variants(ds)["storage"] == "optimizer arithmetic='storage'"
+    spec = json.loads(ds.attrs["spec"])
+    spec["problems"]["mlp"]["epoch_variants"] = [
+        {"name": "storage", "arithmetic": "float64", "env": {"OMP_WAIT_POLICY": "passive"}}]
+    other = ds.copy()
+    other.attrs = {**ds.attrs, "spec": json.dumps(spec)}
+    for v in other.data_vars:
+        other[v].attrs = {**other[v].attrs, "description": "as mlp_epoch_time, misleading; median"}
+    assert performance._report_variants(other) == {
+        "storage": "optimizer arithmetic='float64', process environment OMP_WAIT_POLICY=passive"}
+    performance.extra_report(other, tmp_path)
+    md = (tmp_path / "performance-speed.md").read_text()
+    assert "| adadelta | storage | optimizer arithmetic='float64', process environment " \
+           "OMP_WAIT_POLICY=passive |" in md
+    assert "| adadelta | blas_timeout | (not in the Dataset's spec) |" in md
+    assert "misleading" not in md
+    del other.attrs["spec"]
+    assert performance._report_variants(other) == {}
