@@ -293,6 +293,21 @@ def _epoch_variants(p: dict) -> list[dict]:
     return out
 
 
+def _round_sequence(jobs: list, seed: int, k: int) -> list:
+    """The order in which round ``k`` runs its timing jobs (``(name, ...)`` tuples, one
+    named 'adaptlr', perhaps one 'torch'): a shuffle seeded by ``(seed, k)``, so that no
+    setting always follows the same one, with adaptlr before PyTorch in even rounds and
+    after it in odd ones (the pair the targets compare goes first equally often)."""
+    rng = np.random.default_rng([seed, k])
+    out = [jobs[i] for i in rng.permutation(len(jobs))]
+    names = [j[0] for j in out]
+    if "torch" in names:
+        a, t = names.index("adaptlr"), names.index("torch")
+        if (a < t) != (k % 2 == 0):
+            out[a], out[t] = out[t], out[a]
+    return out
+
+
 def _mlp(spec: dict, notes: list) -> dict:
     from adaptlr import optimizers
 
@@ -320,6 +335,7 @@ def _mlp(spec: dict, notes: list) -> dict:
     ours, refs, order = [], [], []
     variants = _epoch_variants(p) if method in p.get("variant_methods", ()) else []
     var_epochs = {v["name"]: [] for v in variants}
+    positions = {who: [] for who in ["adaptlr", "torch"] + [v["name"] for v in variants]}
     for k in range(rounds):
         jobs = [("adaptlr", "studies.perf_mlp", "adaptlr_references", dict(
                     method=method, X=X, y=y, sizes=sizes, n_epoch=N, batch_size=B,
@@ -335,11 +351,12 @@ def _mlp(spec: dict, notes: list) -> dict:
                 method=method, X=X[:N], y=y[:N], sizes=sizes, batch_size=B,
                 extra_epochs=int(p["extra_epochs"]), seed=int(spec["seed"]),
                 hyper={"arithmetic": v["arithmetic"]}), v["env"]))
-        if k % 2 == 1:
-            jobs.reverse()
+        jobs = _round_sequence(jobs, int(spec["seed"]), k)
         names = [j[0] for j in jobs]
         order.append(0 if names.index("adaptlr") < (names.index("torch") if "torch" in names
                                                      else len(names)) else 1)
+        for who in positions:
+            positions[who].append(float(names.index(who)) if who in names else nan)
         for who, module, fn, kw, *env in jobs:
             res = perf_isolated.call(module, fn, kw, env=env[0] if env else None)
             if who == "adaptlr":
@@ -375,6 +392,9 @@ def _mlp(spec: dict, notes: list) -> dict:
     epoch = _median(epochs)
     out["mlp_rounds"] = ((), rounds)
     out["mlp_round_order"] = (("round",), np.array(order, dtype=float))
+    out["mlp_round_position"] = (("round",), np.array(positions["adaptlr"]))
+    out["mlp_round_torch_position"] = (("round",), np.array(positions["torch"]) if has_torch
+                                       else np.full(rounds, nan))
     out["mlp_round_epoch_time"] = (("round",), epochs)
     out["mlp_round_torch_epoch_time"] = (("round",), torch_epochs)
     out["mlp_round_b1_samples_per_s"] = (("round",), b1_rates)
@@ -412,6 +432,7 @@ def _mlp(spec: dict, notes: list) -> dict:
         v_epoch, v_speedup = _median(t), _median(torch_epochs / t)
         v_to_bound = v_epoch / g["bound_time"]
         out[f"{pre}_round_epoch_time"] = (("round",), t)
+        out[f"{pre}_round_position"] = (("round",), np.array(positions[v["name"]]))
         out[f"{pre}_epoch_time"] = ((), v_epoch)
         out[f"{pre}_epoch_time_upper"] = ((), _median(up))
         out[f"{pre}_ratio_to_bound"] = ((), v_to_bound)
@@ -596,6 +617,14 @@ VARIABLES = {
     "mlp_round_order": {"long_name": "which library went first", "units": "1",
                         "description": "0 adaptlr first, 1 PyTorch first (NaN-padded rounds: "
                                        "fewer rounds)"},
+    "mlp_round_position": {"long_name": "adaptlr's place in the round", "units": "1",
+                           "description": "0-based position of adaptlr's timing process in "
+                                          "the round's sequence (a seeded shuffle of adaptlr, "
+                                          "PyTorch and the epoch variants; adaptlr before "
+                                          "PyTorch in even rounds)"},
+    "mlp_round_torch_position": {"long_name": "PyTorch's place in the round", "units": "1",
+                                 "description": "as mlp_round_position, PyTorch's process "
+                                                "(NaN: no PyTorch reference)"},
     "mlp_round_epoch_time": {"long_name": "epoch time per round", "units": "s",
                              "description": "as mlp_epoch_time, one round"},
     "mlp_round_torch_epoch_time": {"long_name": "PyTorch epoch time per round", "units": "s",
@@ -824,9 +853,9 @@ def report_markdown(ds) -> str:
             nr = s["mlp_rounds"].values if "mlp_rounds" in s else np.nan
             if np.isfinite(nr) and nr > 1:
                 for k in range(int(nr)):
-                    first = ("adaptlr", "PyTorch")[int(s["mlp_round_order"].values[k])]
                     per_round.append(
-                        f"| {meth} | {k + 1} | {first} | {_f(s['mlp_round_epoch_time'].values[k], 2)} | "
+                        f"| {meth} | {k + 1} | {_round_sequence_words(s, k)} | "
+                        f"{_f(s['mlp_round_epoch_time'].values[k], 2)} | "
                         f"{_f(s['mlp_round_torch_epoch_time'].values[k], 2)} | "
                         f"{_f(s['mlp_round_b1_samples_per_s'].values[k], 0)} | "
                         f"{_f(_get(s, 'mlp_round_b1_wall_samples_per_s', k), 0)} | "
@@ -843,7 +872,9 @@ def report_markdown(ds) -> str:
                 f"{_f(s['mlp_bbprop_cost_ratio'].values, 2)} | {'; '.join(flags)} |")
         n = ds["mlp_n_samples"].max().values if "mlp_n_samples" in ds else np.nan
         lines += ["", f"Samples per epoch: {_f(n, 0)} (the bound and times scale with it).", ""]
-        var_rows, hows = [], _report_variants(ds)
+        hows, unreadable = _report_variants(ds)
+        missing = f"(spec unreadable: {unreadable})" if unreadable else "(not in the Dataset's spec)"
+        var_rows = []
         for meth in methods:
             s = _sel(ds, "mlp", meth)
             if s is None:
@@ -853,7 +884,7 @@ def report_markdown(ds) -> str:
                 pre = k[:-len("_ratio_to_bound")]
                 if not np.isfinite(_get(s, f"{pre}_epoch_time_upper")):
                     continue   # not timed for this method
-                how = hows.get(pre[len("mlp_"):], "(not in the Dataset's spec)")
+                how = hows.get(pre[len("mlp_"):], missing)
                 flags = [f"{t}: {_pf(s[f'target_{pre}_{t}'].values)}" for t in
                          ("within_1p4x_bound", "1p5x_torch") if f"target_{pre}_{t}" in s
                          and _pf(s[f"target_{pre}_{t}"].values)]
@@ -875,7 +906,7 @@ def report_markdown(ds) -> str:
                       "|---|---|---|---|---|---|---|---|"] + var_rows + [""]
         if per_round:
             lines += ["### The rounds", "",
-                      "| method | round | first | epoch s | PyTorch s | b1 samples/s | "
+                      "| method | round | sequence | epoch s | PyTorch s | b1 samples/s | "
                       "b1 wall samples/s | PyTorch b1 |",
                       "|---|---|---|---|---|---|---|---|"] + per_round + [""]
     lines += ["## GPU (issue 7)", ""]
@@ -1010,7 +1041,7 @@ def extra_report(ds, outdir) -> list[Path]:
 # ---------------------------------------------------------------------------- the study
 MLP_FULL = {"section": "mlp", "layers": [784, 500, 300, 10], "batch_size": 100,
             "n_samples": 60000, "extra_epochs": 1, "torch_repeats": 1, "gemm_repeats": 5,
-            "b1_samples": 3000, "torch_b1_samples": 2000, "rounds": 5,
+            "b1_samples": 3000, "torch_b1_samples": 2000, "rounds": 7,
             "rounds_methods": ["sgd", "adadelta", "vsgd-l"],
             # the epoch of these methods is also timed, in the same rounds, under other
             # settings: OpenBLAS's idle threads spinning 2^4 cycles instead of its default
@@ -1032,6 +1063,22 @@ PROBLEMS = {
             "epoch_methods": ["adadelta"], "concurrency": [1, 2, 4],
             "concurrent_samples": 6000},
 }
+
+
+def _round_sequence_words(s, k: int) -> str:
+    """Round ``k``'s timing processes in the order they ran, from the ``*round_position``
+    variables (results of older code have only ``mlp_round_order``: which of adaptlr and
+    PyTorch went first)."""
+    if "mlp_round_position" not in s:
+        return ("adaptlr", "PyTorch")[int(s["mlp_round_order"].values[k])] + " first"
+    names = {"mlp_round_position": "adaptlr", "mlp_round_torch_position": "PyTorch"}
+    names.update({v: v[len("mlp_"):-len("_round_position")] for v in s.data_vars
+                  if v.endswith("_round_position") and v not in names})
+    placed = sorted((float(s[v].values[k]), who) for v, who in names.items()
+                    if v in s and np.isfinite(s[v].values[k]))
+    return ", ".join(who for _, who in placed)
+
+
 def _variant_how(v: dict) -> str:
     """How an epoch variant differs from the default epoch, in words (its VARIABLES
     descriptions and the report's 'how' column)."""
@@ -1040,15 +1087,16 @@ def _variant_how(v: dict) -> str:
                                                           if env else "")
 
 
-def _report_variants(ds) -> dict:
-    """``{name: how}`` of the epoch variants in the Dataset's spec (its ``spec`` attribute:
-    the problems the trials ran with, not this module's ``MLP_FULL``); empty when the spec
-    names none or cannot be read."""
+def _report_variants(ds) -> tuple[dict, str]:
+    """``({name: how}, problem)`` of the epoch variants in the Dataset's spec (its ``spec``
+    attribute: the problems the trials ran with, not this module's ``MLP_FULL``). The dict is
+    empty when the spec names none; ``problem`` is ``""``, or why the spec could not be read
+    (then the report says so on every variant's row)."""
     try:
         p = json.loads(ds.attrs["spec"])["problems"]["mlp"]
-        return {v["name"]: _variant_how(v) for v in _epoch_variants(p)}
-    except (KeyError, TypeError, ValueError):
-        return {}
+        return {v["name"]: _variant_how(v) for v in _epoch_variants(p)}, ""
+    except (KeyError, TypeError, ValueError) as e:
+        return {}, f"{type(e).__name__}: {e}"
 
 
 def _variant_variables(variants: list[dict]) -> dict:
@@ -1061,6 +1109,9 @@ def _variant_variables(variants: list[dict]) -> dict:
             f"{pre}_round_epoch_time": {"long_name": f"epoch time per round ({v['name']})",
                                         "units": "s", "description": f"as mlp_epoch_time, {how}; "
                                                                      "one round"},
+            f"{pre}_round_position": {"long_name": f"place in the round ({v['name']})",
+                                      "units": "1", "description": "as mlp_round_position, this "
+                                                                   "setting's process"},
             f"{pre}_epoch_time": {"long_name": f"epoch time ({v['name']})", "units": "s",
                                   "description": f"as mlp_epoch_time, {how}; median over the "
                                                  "rounds"},
@@ -1102,16 +1153,17 @@ DESCRIPTION = (
     "shapes (149.2 GFLOP per 60,000-sample epoch of 784-500-300-10: forward X W and weight "
     "gradients X^T D for every layer, input gradients D W^T for all but the first). "
     "Medians over interleaved rounds; the MLP figures of the methods with a target (SGD, "
-    "AdaDelta, vSGD-l) are medians over 5 rounds in which adaptlr and PyTorch each run in a "
-    "fresh process, alternating which goes first, and their speed-ups medians of the "
-    "per-round ratios (the other methods: 1 round); one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
+    "AdaDelta, vSGD-l) are medians over 7 rounds in which adaptlr and PyTorch (and "
+    "AdaDelta's epoch variants) each run in a fresh process, in an order shuffled per round "
+    "from the seed with adaptlr before PyTorch in alternate rounds, and their speed-ups "
+    "medians of the per-round ratios (the other methods: 1 round); one seed. Targets: " + "; ".join(TARGETS.values()) + ". "
     "Orientation from the issue (2 threads, 10M float32): " +
     "; ".join(f"{k} {v}" for k, v in ORIENTATION.items()) + ". "
     "The elementwise methods' kernels are also timed with arithmetic='storage' (float32 "
     "arithmetic, as torch computes) in the same rounds. AdaDelta's MLP epoch is also timed, "
-    "in the same rounds and each in its own fresh process, with arithmetic='storage', and "
-    "with that and OPENBLAS_THREAD_TIMEOUT=4 in the process's environment (OpenBLAS's idle "
-    "threads then stop spinning sooner; it is read when OpenBLAS loads). "
+    "in the same rounds and each in its own fresh process, with OPENBLAS_THREAD_TIMEOUT=4 in "
+    "the process's environment (OpenBLAS's idle threads then stop spinning sooner; it is "
+    "read when OpenBLAS loads), with arithmetic='storage', and with both. "
     "Choices: bytes per element are what the equations must read and write once (no "
     "write-allocate traffic, as STREAM); vSGD timed in its minibatch form (gsq given, "
     "nbatch 100); gradient sign alternates between timed steps; 20 untimed warm-up steps; "

@@ -258,6 +258,17 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     assert np.all(bw > 0)
     np.testing.assert_allclose(mad["mlp_b1_wall_samples_per_s"].values[0], np.median(bw))
     np.testing.assert_allclose(mad["mlp_b1_wall_speedup_vs_torch"].values[0], np.median(bw / tb1))
+    # each round's sequence: every process once (adaptlr, PyTorch, the 3 variants: places
+    # 0-4), adaptlr before PyTorch in round 0 and after it in round 1; vSGD-l: adaptlr only
+    names = ["mlp_round_position", "mlp_round_torch_position"] + [
+        f"mlp_{n}_round_position" for n in ("blas_timeout", "storage", "storage_blas_timeout")]
+    places = np.array([mad[n].values[0] for n in names])          # (process, round)
+    assert places.shape == (5, 2)
+    for k in range(2):
+        assert sorted(places[:, k]) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert places[0, 0] < places[1, 0] and places[0, 1] > places[1, 1]
+    assert mvl["mlp_round_position"].values[0][0] == 0.0
+    assert np.isnan(mvl["mlp_round_torch_position"].values[0][0])
     # the epoch under other settings (AdaDelta only, variant_methods), in the same rounds
     for name in ("blas_timeout", "storage", "storage_blas_timeout"):
         t = mad[f"mlp_{name}_round_epoch_time"].values[0]
@@ -303,8 +314,20 @@ def test_extra_report_writes_tables_and_figures(tiny_run, tmp_path):
            "environment OPENBLAS_THREAD_TIMEOUT=4 |" in md
     assert "not measured: no CUDA device" in md
     assert "## Targets" in md and "AdaDelta" in md
-    assert "### The rounds" in md and "| adadelta | 1 | adaptlr |" in md
-    assert "| adadelta | 2 | PyTorch |" in md and "| vsgd-l | 1 | adaptlr |" not in md
+    # each round's row names its processes in the order they ran (round 1: the seed-0
+    # shuffle of round 0, adaptlr before PyTorch)
+    assert "### The rounds" in md
+    for k in range(2):
+        seq = [j[0] for j in performance._round_sequence(
+            [("adaptlr",), ("torch",), ("blas_timeout",), ("storage",),
+             ("storage_blas_timeout",)], 0, k)]
+        words = ", ".join("PyTorch" if w == "torch" else w for w in seq)
+        assert f"| adadelta | {k + 1} | {words} |" in md, words
+    # results of older code (no places recorded) say which of the pair went first
+    old = ds.drop_vars([v for v in ds.data_vars if v.endswith("round_position")])
+    performance.extra_report(old, tmp_path / "old")
+    assert "| adadelta | 2 | PyTorch first |" in (tmp_path / "old" / "performance-speed.md").read_text()
+    assert "| adadelta | 2 | " in md and "| vsgd-l | 1 | adaptlr |" not in md
 
 
 def test_isolated_call_runs_in_a_fresh_process_and_reports_failures():
@@ -360,7 +383,8 @@ def test_report_reads_the_variants_from_the_datasets_spec(tiny_run, tmp_path):
     """The 'how' column comes from the spec the trials ran with (the Dataset's ``spec``
     attribute), not from this module's MLP_FULL nor from a variable's description."""
     _, ds, _ = tiny_run
-    assert performance._report_variants(ds)["storage"] == "optimizer arithmetic='storage'"
+    assert performance._report_variants(ds)[0]["storage"] == "optimizer arithmetic='storage'"
+    assert performance._report_variants(ds)[1] == ""
     spec = json.loads(ds.attrs["spec"])
     spec["problems"]["mlp"]["epoch_variants"] = [
         {"name": "storage", "arithmetic": "float64", "env": {"OMP_WAIT_POLICY": "passive"}}]
@@ -368,13 +392,40 @@ def test_report_reads_the_variants_from_the_datasets_spec(tiny_run, tmp_path):
     other.attrs = {**ds.attrs, "spec": json.dumps(spec)}
     for v in other.data_vars:
         other[v].attrs = {**other[v].attrs, "description": "as mlp_epoch_time, misleading; median"}
-    assert performance._report_variants(other) == {
-        "storage": "optimizer arithmetic='float64', process environment OMP_WAIT_POLICY=passive"}
+    assert performance._report_variants(other) == ({
+        "storage": "optimizer arithmetic='float64', process environment OMP_WAIT_POLICY=passive"},
+        "")
     performance.extra_report(other, tmp_path)
     md = (tmp_path / "performance-speed.md").read_text()
     assert "| adadelta | storage | optimizer arithmetic='float64', process environment " \
            "OMP_WAIT_POLICY=passive |" in md
     assert "| adadelta | blas_timeout | (not in the Dataset's spec) |" in md
     assert "misleading" not in md
+    # a spec that cannot be read is said on every variant's row, with the reason
+    other.attrs["spec"] = "{not json"
+    hows, why = performance._report_variants(other)
+    assert hows == {} and why.startswith("JSONDecodeError: ")
+    performance.extra_report(other, tmp_path)
+    md = (tmp_path / "performance-speed.md").read_text()
+    assert "| adadelta | storage | (spec unreadable: JSONDecodeError: " in md
     del other.attrs["spec"]
-    assert performance._report_variants(other) == {}
+    assert performance._report_variants(other) == ({}, "KeyError: 'spec'")
+
+
+def test_round_sequence_shuffles_and_alternates_the_compared_pair():
+    """Each round runs every job once, in an order drawn from (seed, round): the same seed
+    gives the same order, the variants do not keep one place, and adaptlr precedes PyTorch
+    exactly in the even rounds."""
+    jobs = [("adaptlr",), ("torch",), ("a",), ("b",), ("c",)]
+    seqs = [[j[0] for j in performance._round_sequence(jobs, 0, k)] for k in range(12)]
+    for k, seq in enumerate(seqs):
+        assert sorted(seq) == sorted(j[0] for j in jobs)
+        assert (seq.index("adaptlr") < seq.index("torch")) == (k % 2 == 0), (k, seq)
+    assert seqs == [[j[0] for j in performance._round_sequence(jobs, 0, k)] for k in range(12)]
+    assert len({tuple(q) for q in seqs}) > 6            # not a fixed pattern
+    assert len({q.index("a") for q in seqs}) > 2        # a variant moves around
+    assert seqs != [[j[0] for j in performance._round_sequence(jobs, 1, k)] for k in range(12)]
+    # no PyTorch (a method torch lacks): only the shuffle
+    alone = performance._round_sequence([("adaptlr",), ("a",)], 0, 1)
+    assert sorted(j[0] for j in alone) == ["a", "adaptlr"]
+
