@@ -235,7 +235,9 @@ def test_tiny_study_runs_through_the_engine(tiny_run):
     r = mvl["mlp_bbprop_cost_ratio"].values[0]
     assert r > 1.0 or np.isnan(r)  # NaN only when the per-step difference was not measurable
     t16 = mvl["target_bbprop_le_1p6"].values[0]
-    assert t16 in (0.0, 1.0) or (np.isnan(t16) and np.isnan(r))
+    # NaN when the ratio was not measurable: NaN, or inf when the timed bbprop took as long
+    # as the whole step (the tiny run's timings are noise-sized; seen in a clean-clone CI)
+    assert t16 in (0.0, 1.0) or (np.isnan(t16) and not np.isfinite(r))
     assert np.isnan(mvl["mlp_torch_epoch_time"].values[0])
     # rounds: AdaDelta 2 (adaptlr first, then PyTorch first), vSGD-l 1 (not in rounds_methods);
     # the figures are medians over the rounds, the speed-ups medians of per-round ratios
